@@ -1,0 +1,47 @@
+/*
+ * cli.h - what the files of dtn-build share: the command table, exit codes and output helpers.
+ * The CLI is the only part of dtn that prints or exits.
+ */
+#ifndef DTN_CLI_H
+#define DTN_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "dtn.h"
+
+/* Exit codes; documented and stable. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,    /* the operation failed */
+	EXIT_USAGE = 2,     /* bad usage or a bad spec */
+	EXIT_CONFIG = 3,    /* configuration or authentication */
+	EXIT_INTERRUPTED = 130
+};
+
+typedef struct cli_command {
+	const char *name;
+	const char *summary;
+	const char *usage; /* the full --help text */
+	int (*run)(int argc, char **argv);
+} cli_command;
+
+extern const cli_command cli_cmd_dockerfile;
+extern const cli_command cli_cmd_context;
+
+/* Prints "dtn-build: message" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints an error record ("dtn-build: FILE:LINE:COLUMN: message"). */
+void cli_report(const dtn_error *err);
+
+/* The exit code for a library error code met while loading or checking a spec. */
+int cli_spec_exit_code(int code);
+
+/* Whether argv[i] asks for help. */
+bool cli_is_help(const char *arg);
+
+/* Loads the spec at path; on failure reports the error and returns NULL with *exit_code set. */
+dtn_spec *cli_load_spec(const char *path, int *exit_code);
+
+#endif

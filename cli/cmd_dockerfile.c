@@ -1,0 +1,52 @@
+/*
+ * cmd_dockerfile.c - `dtn-build dockerfile SPEC`: the Dockerfile on stdout.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: dtn-build dockerfile SPEC\n"
+	"\n"
+	"Print the Dockerfile that SPEC (a dtn YAML spec) describes. Nothing is printed on\n"
+	"stdout when the spec has an error; the error goes to stderr as FILE:LINE:COLUMN.\n";
+
+static int run(int argc, char **argv)
+{
+	const char *path = NULL;
+	dtn_spec *spec;
+	int code;
+
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		}
+		if (argv[i][0] == '-' && argv[i][1]) {
+			cli_error("dockerfile: unknown option \"%s\"", argv[i]);
+			return EXIT_USAGE;
+		}
+		if (path) {
+			cli_error("dockerfile: one spec at a time (got \"%s\" too)", argv[i]);
+			return EXIT_USAGE;
+		}
+		path = argv[i];
+	}
+	if (!path) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (!(spec = cli_load_spec(path, &code)))
+		return code;
+	fputs(dtn_image_dockerfile(dtn_spec_image(spec)), stdout);
+	dtn_spec_free(spec);
+	if (fflush(stdout) != 0) {
+		cli_error("cannot write the Dockerfile to standard output");
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+const cli_command cli_cmd_dockerfile = {
+	"dockerfile", "print the Dockerfile of a spec", usage, run,
+};

@@ -1,0 +1,104 @@
+/*
+ * main.c - dtn-build: finds the subcommand in the table and runs it.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command *const commands[] = {
+	&cli_cmd_dockerfile,
+	&cli_cmd_context,
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fputs("usage: dtn-build COMMAND [OPTIONS] [ARGS]\n"
+	      "\n"
+	      "Turn an environment defined in YAML into a Dockerfile and build contexts.\n"
+	      "\n"
+	      "Commands:\n", out);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+	fputs("\n"
+	      "Options:\n"
+	      "  -h, --help     show this help (or a command's, after its name)\n"
+	      "  --version      show the version\n"
+	      "\n"
+	      "Exit codes: 0 success, 1 the operation failed, 2 usage or spec error,\n"
+	      "3 configuration or authentication error, 130 interrupted.\n", out);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("dtn-build: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_report(const dtn_error *err)
+{
+	char buf[4096];
+
+	dtn_error_format(err, buf, sizeof(buf));
+	cli_error("%s", buf);
+}
+
+int cli_spec_exit_code(int code)
+{
+	return code == DTN_ENOMEM || code == DTN_EIO ? EXIT_FAILED : EXIT_USAGE;
+}
+
+bool cli_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+dtn_spec *cli_load_spec(const char *path, int *exit_code)
+{
+	dtn_spec *spec = NULL;
+	dtn_error err;
+	int rc;
+
+	dtn_error_clear(&err);
+	if ((rc = dtn_spec_load(&spec, path, &err)) < 0) {
+		cli_report(&err);
+		*exit_code = cli_spec_exit_code(rc);
+		return NULL;
+	}
+	*exit_code = EXIT_OK;
+	return spec;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+		if (argc > 2)
+			for (size_t i = 0; i < NCOMMANDS; i++)
+				if (strcmp(argv[2], commands[i]->name) == 0) {
+					fputs(commands[i]->usage, stdout);
+					return EXIT_OK;
+				}
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("dtn-build %s\n", DTN_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[1], commands[i]->name) == 0)
+			return commands[i]->run(argc - 1, argv + 1);
+	cli_error("unknown command \"%s\" (see dtn-build --help)", argv[1]);
+	return EXIT_USAGE;
+}

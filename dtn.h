@@ -1,0 +1,10 @@
+/*
+ * dtn.h - the whole libdtn API.
+ */
+#ifndef DTN_H
+#define DTN_H
+
+#include "dtn_core.h"
+#include "dtn_image.h"
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * testutil.c - helpers shared by the test programs.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static long fail_at, calls;
+
+static void *failing_malloc(size_t size)
+{
+	if (fail_at > 0 && ++calls >= fail_at)
+		return NULL;
+	return malloc(size);
+}
+
+static void *failing_realloc(void *ptr, size_t size)
+{
+	if (fail_at > 0 && ++calls >= fail_at)
+		return NULL;
+	return realloc(ptr, size);
+}
+
+void tu_fail_alloc_after(long n)
+{
+	fail_at = n;
+	calls = 0;
+	dtn_set_allocator(&(dtn_allocator){failing_malloc, failing_realloc, free});
+}
+
+long tu_alloc_calls(void)
+{
+	return calls;
+}
+
+void tu_alloc_reset(void)
+{
+	fail_at = 0;
+	dtn_set_allocator(NULL);
+}
+
+const char *tu_mkdtemp(void)
+{
+	static char path[PATH_MAX];
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(path, sizeof(path), "%s/dtn-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(path)) {
+		perror("mkdtemp");
+		abort();
+	}
+	return path;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void tu_rmtree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_parents(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			perror(path);
+			abort();
+		}
+		*p = '/';
+	}
+}
+
+void tu_write(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	make_parents(path);
+	if (!(f = fopen(path, "wb")) || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		abort();
+	}
+}
+
+const char *tu_data_dir(void)
+{
+	const char *d = getenv("DTN_TEST_DATA");
+
+	return d && *d ? d : "tests/data";
+}

@@ -1,0 +1,31 @@
+/*
+ * testutil.h - helpers shared by the test programs: a failing allocator, temporary trees and
+ * file writing.
+ */
+#ifndef DTN_TESTUTIL_H
+#define DTN_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dtn.h"
+
+/*
+ * Installs an allocator whose Nth call (counting malloc and realloc from now) fails, and every
+ * later one too; n = 0 never fails. tu_alloc_calls() says how many calls were made.
+ */
+void tu_fail_alloc_after(long n);
+long tu_alloc_calls(void);
+/* Restores the C library's allocator. */
+void tu_alloc_reset(void);
+
+/* A fresh directory under $TMPDIR (or /tmp), in static storage valid until the next call. */
+const char *tu_mkdtemp(void);
+/* Removes a tree (no links followed). */
+void tu_rmtree(const char *path);
+/* Writes `text` to dir/name, creating parent directories; aborts the test on failure. */
+void tu_write(const char *dir, const char *name, const char *text);
+/* The test data directory ($DTN_TEST_DATA, else tests/data). */
+const char *tu_data_dir(void);
+
+#endif
