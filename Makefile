@@ -37,7 +37,7 @@ TEST_LIBS := $(shell $(PKG_CONFIG) --libs $(TEST_DEPS) 2>/dev/null)
 MODULES := core imagedsl
 CLI_INCLUDES := -Icli
 INCLUDES := $(addprefix -I,$(MODULES)) -I.
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(INCLUDES) $(WARNINGS) \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(INCLUDES) $(WARNINGS) \
 	$(WERROR) $(DEP_CFLAGS) $(CFLAGS) $(SAN)
 ALL_LDFLAGS := $(LDFLAGS) $(SAN)
 
@@ -69,8 +69,9 @@ $(STATIC): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libdtn.so.$(SOVERSION) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(SHARED): $(LIB_OBJ) dtn.map
+	$(CC) -shared -Wl,-soname,libdtn.so.$(SOVERSION) -Wl,--version-script=dtn.map \
+		$(ALL_LDFLAGS) -o $@ $(LIB_OBJ) $(DEP_LIBS)
 
 $(TOOL): $(CLI_OBJ) $(STATIC)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(DEP_LIBS)

@@ -13,29 +13,8 @@
 
 #if defined(__GNUC__)
 #define DTN__PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define DTN__HIDDEN __attribute__((visibility("hidden")))
 #else
 #define DTN__PRINTF(f, a)
-#define DTN__HIDDEN
-/* ---- files ---- */
-
-/*
- * Reads the whole regular file at `path` into fresh memory (NUL-terminated; *len excludes the
- * NUL). Files larger than `max` bytes are refused. Errors: DTN_ENOTFOUND, DTN_EINVAL (not a
- * regular file, too large), DTN_EIO, DTN_ENOMEM; err->message names `shown` (the path as the
- * user wrote it).
- */
-int dtn__read_file(char **out, size_t *len, const char *path, const char *shown, size_t max,
-		   dtn_error *err);
-
-/* ---- text ---- */
-
-/* Decodes one UTF-8 sequence at s[0..n); returns its length (>= 1) and the code point in *cp,
- * or 0 when the bytes are not valid UTF-8 (*cp is then the first byte). */
-size_t dtn__utf8_decode(const char *s, size_t n, unsigned long *cp);
-/* Whether the text is valid UTF-8. */
-bool dtn__utf8_valid(const char *s, size_t n);
-
 #endif
 
 #define DTN__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
