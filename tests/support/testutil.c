@@ -2,6 +2,8 @@
  * testutil.c - helpers shared by the test programs.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -104,4 +106,78 @@ const char *tu_data_dir(void)
 	const char *d = getenv("DTN_TEST_DATA");
 
 	return d && *d ? d : "tests/data";
+}
+
+static char *slurp_fd(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	lseek(fd, 0, SEEK_SET);
+	while (buf && (n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 2)
+			buf = realloc(buf, cap *= 2);
+	}
+	if (!buf)
+		abort();
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+static int temp_fd(void)
+{
+	char path[] = "/tmp/dtn-test-out-XXXXXX";
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		abort();
+	unlink(path);
+	return fd;
+}
+
+tu_run tu_run_cmd(char *const argv[], const char *cwd)
+{
+	tu_run r = {0};
+	int out = temp_fd(), err = temp_fd(), st;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		abort();
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+
+		if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
+		    (cwd && chdir(cwd) < 0))
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			abort();
+	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.out = slurp_fd(out);
+	r.err = slurp_fd(err);
+	return r;
+}
+
+void tu_run_free(tu_run *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+const char *tu_dtn_build(void)
+{
+	static char abs[PATH_MAX];
+	const char *p = getenv("DTN_BUILD");
+
+	/* absolute, since commands may run in another directory */
+	if (!realpath(p && *p ? p : "build/dtn-build", abs))
+		abort();
+	return abs;
 }

@@ -28,4 +28,20 @@ void tu_write(const char *dir, const char *name, const char *text);
 /* The test data directory ($DTN_TEST_DATA, else tests/data). */
 const char *tu_data_dir(void);
 
+/* What a command printed and how it ended. */
+typedef struct tu_run {
+	char *out;   /* standard output, NUL-terminated */
+	char *err;   /* standard error */
+	int status;  /* exit code, or 128 + signal */
+} tu_run;
+
+/*
+ * Runs argv (argv[0] a path; no shell) in directory `cwd` (NULL: the current one) and waits
+ * for it; standard input is /dev/null. Aborts the test when the command cannot be started.
+ */
+tu_run tu_run_cmd(char *const argv[], const char *cwd);
+void tu_run_free(tu_run *r);
+/* The dtn-build under test ($DTN_BUILD, else build/dtn-build). */
+const char *tu_dtn_build(void);
+
 #endif
