@@ -115,6 +115,8 @@ dtn_image *dtn_image_from_dockerfile(const char *path, const dtn_dockerfile_opts
 		return img;
 	if (!path || !*path)
 		return dtn__image_fail(img, DTN_EINVAL, "from_dockerfile: no path given");
+	if (opts && opts->base_dir && dtn_image_resolve_from(img, opts->base_dir)->status < 0)
+		return img;
 	if (read_dockerfile(img, path, &text, &dir) < 0)
 		goto out;
 	if (dtn__image_scan_copies(img, NULL, text, dir, dir, opts && opts->strict_context,

@@ -55,6 +55,9 @@ typedef struct dtn_dockerfile_opts {
 	unsigned version;
 	const char *context_dir; /* dockerfile_commands: where COPY/ADD sources are found */
 	bool strict_context;     /* also reject absolute sources and links leaving the context */
+	const char *base_dir;    /* from_dockerfile: resolve a relative path here, and later
+				  * steps' too (as dtn_image_resolve_from); NULL: the current
+				  * directory */
 } dtn_dockerfile_opts;
 
 /* Options of dtn_image_add_local_dir. */

@@ -356,6 +356,16 @@ static void test_imagedsl_image__from_dockerfile(void **state)
 	assert_fails(dtn_image_from_dockerfile("docker/none/Dockerfile", NULL), DTN_ENOTFOUND,
 		     "docker/none/Dockerfile");
 	assert_fails(dtn_image_from_dockerfile("docker", NULL), DTN_EINVAL, "docker");
+
+	/* base_dir: the path is relative to it, and so are later steps' paths */
+	img = dtn_image_from_dockerfile("Dockerfile", &(dtn_dockerfile_opts){.base_dir = "docker"});
+	dtn_image_add_local_file(img, "app.py", "/again.py");
+	assert_int_equal(dtn_image_context_count(img), 3);
+	assert_string_equal(dtn_image_context(img, 2)->archive_path, "app.py");
+	dtn_image_free(img);
+	assert_fails(dtn_image_from_dockerfile("nope/Dockerfile",
+					       &(dtn_dockerfile_opts){.base_dir = "docker"}),
+		     DTN_ENOTFOUND, "Dockerfile nope/Dockerfile does not exist");
 }
 
 static void test_imagedsl_image__dockerfile_commands(void **state)
