@@ -120,6 +120,11 @@ int dtn__read_file(char **out, size_t *len, const char *path, const char *shown,
 /* Decodes one UTF-8 sequence at s[0..n); returns its length (>= 1) and the code point in *cp,
  * or 0 when the bytes are not valid UTF-8 (*cp is then the first byte). */
 size_t dtn__utf8_decode(const char *s, size_t n, unsigned long *cp);
+/*
+ * `s` made fit for a one-line message: control characters written as \n, \t or \xNN, NULL as
+ * "(null)", truncated to size - 1 bytes. Returns buf.
+ */
+const char *dtn__printable(char *buf, size_t size, const char *s);
 /* Whether the text is valid UTF-8. */
 bool dtn__utf8_valid(const char *s, size_t n);
 

@@ -2,6 +2,9 @@
  * utf8.c - just enough UTF-8 to classify characters the way the reference SDK's regular
  * expressions do.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "internal.h"
 
 size_t dtn__utf8_decode(const char *s, size_t n, unsigned long *cp)
@@ -48,4 +51,38 @@ bool dtn__utf8_valid(const char *s, size_t n)
 		i += len;
 	}
 	return true;
+}
+
+const char *dtn__printable(char *buf, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	if (!size)
+		return buf;
+	if (!s)
+		s = "(null)";
+	for (; *s && n + 1 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[5];
+		size_t len;
+
+		if (c >= 0x20 && c != 0x7f) {
+			buf[n++] = (char)c;
+			continue;
+		}
+		if (c == '\n')
+			len = (size_t)snprintf(esc, sizeof(esc), "\\n");
+		else if (c == '\t')
+			len = (size_t)snprintf(esc, sizeof(esc), "\\t");
+		else if (c == '\r')
+			len = (size_t)snprintf(esc, sizeof(esc), "\\r");
+		else
+			len = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+		if (n + len >= size)
+			break;
+		memcpy(buf + n, esc, len);
+		n += len;
+	}
+	buf[n] = '\0';
+	return buf;
 }

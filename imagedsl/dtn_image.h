@@ -225,7 +225,8 @@ typedef struct dtn_spec_snapshot {
  * in the spec resolve against the spec's directory. On success *out is a spec owned by the
  * caller (dtn_spec_free). On failure *out is NULL and err (may be NULL) says what and where, as
  * FILE:LINE:COLUMN. Errors: DTN_ENOTFOUND and DTN_EIO for the file itself, DTN_ESYNTAX for text
- * that is not YAML, DTN_EINVAL for a wrong key, shape or value, and any error of a step.
+ * that is not YAML, DTN_EINVAL for a wrong key, shape or value, DTN_EUNSUPPORTED for a format
+ * version other than 1, and any error of a step.
  */
 int dtn_spec_load(dtn_spec **out, const char *path, dtn_error *err);
 

@@ -15,6 +15,9 @@
 			return (img);                                                      \
 	} while (0)
 
+/* User text quoted in a message, made printable (one line). */
+#define SHOW(s) dtn__printable((char[256]){0}, 256, (s))
+
 static dtn_image *fail_render(dtn_image *img, int rc, const char *step)
 {
 	if (rc == DTN_ENOMEM)
@@ -133,7 +136,7 @@ dtn_image *dtn_image_env(dtn_image *img, const char *key, const char *value)
 	STEP_GUARD(img);
 	if (!valid_key(key))
 		return dtn__image_fail(img, DTN_EINVAL, "env: \"%s\" is not a valid variable name",
-				       key ? key : "(null)");
+				       SHOW(key));
 	if (!value)
 		return dtn__image_fail(img, DTN_EINVAL, "env: %s has no value", key);
 	if (strpbrk(value, "\r\n"))
@@ -199,7 +202,8 @@ dtn_image *dtn_image_apt_get(dtn_image *img, const char *const *packages)
 	for (size_t i = 0; packages[i]; i++) {
 		if (!*packages[i] || strpbrk(packages[i], "\r\n"))
 			return dtn__image_fail(img, DTN_EINVAL,
-					       "apt_get: \"%s\" is not a package name", packages[i]);
+					       "apt_get: \"%s\" is not a package name",
+					       SHOW(packages[i]));
 		dtn__buf_putc(b, ' ');
 		dtn__render_shell_word(b, packages[i]);
 	}
@@ -212,7 +216,7 @@ dtn_image *dtn_image_label(dtn_image *img, const char *key, const char *value)
 	STEP_GUARD(img);
 	if (!key || !*key || strpbrk(key, "\r\n"))
 		return dtn__image_fail(img, DTN_EINVAL, "label: \"%s\" is not a valid label key",
-				       key ? key : "(null)");
+				       SHOW(key));
 	if (!value)
 		return dtn__image_fail(img, DTN_EINVAL, "label: %s has no value", key);
 	if (strpbrk(value, "\r\n"))
@@ -254,7 +258,7 @@ dtn_image *dtn_image_expose(dtn_image *img, const char *const *ports)
 		if (!valid_port(ports[i]))
 			return dtn__image_fail(img, DTN_EINVAL,
 					       "expose: \"%s\" is not a port (1-65535, optionally "
-					       "followed by /tcp, /udp or /sctp)", ports[i]);
+					       "followed by /tcp, /udp or /sctp)", SHOW(ports[i]));
 	dtn__image_begin_line(img);
 	dtn__buf_puts(&img->dockerfile, "EXPOSE");
 	for (size_t i = 0; ports[i]; i++)
@@ -268,7 +272,7 @@ dtn_image *dtn_image_user(dtn_image *img, const char *user)
 	STEP_GUARD(img);
 	if (!user || !*user || dtn__has_js_space(user) || strpbrk(user, "\"'\\$"))
 		return dtn__image_fail(img, DTN_EINVAL, "user: \"%s\" is not a user name",
-				       user ? user : "(null)");
+				       SHOW(user));
 	dtn__image_begin_line(img);
 	dtn__buf_printf(&img->dockerfile, "USER %s\n", user);
 	return dtn__image_check_buf(img);
@@ -282,6 +286,6 @@ dtn_image *dtn_image_volume(dtn_image *img, const char *const *paths)
 	for (size_t i = 0; paths[i]; i++)
 		if (!*paths[i] || strpbrk(paths[i], "\r\n$"))
 			return dtn__image_fail(img, DTN_EINVAL, "volume: \"%s\" is not a usable path",
-					       paths[i]);
+					       SHOW(paths[i]));
 	return exec_form(img, "VOLUME", paths);
 }

@@ -92,6 +92,18 @@ static void test_core_buf__errors(void **state)
 	dtn__error_set(NULL, DTN_EINVAL, "ignored");
 }
 
+static void test_core_buf__printable(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	assert_string_equal(dtn__printable(buf, sizeof(buf), "a\nb\tc\x01"), "a\\nb\\tc\\x01");
+	assert_string_equal(dtn__printable(buf, sizeof(buf), NULL), "(null)");
+	assert_string_equal(dtn__printable(buf, 6, "abcdefgh"), "abcde");
+	assert_string_equal(dtn__printable(buf, 5, "abc\n"), "abc");
+	assert_string_equal(dtn__printable(buf, sizeof(buf), "\xc3\xbc"), "\xc3\xbc");
+}
+
 static void test_core_buf__read_file(void **state)
 {
 	const char *dir = tu_mkdtemp();
@@ -122,6 +134,7 @@ int main(void)
 		cmocka_unit_test(test_core_buf__latches_failure),
 		cmocka_unit_test(test_core_buf__strv),
 		cmocka_unit_test(test_core_buf__errors),
+		cmocka_unit_test(test_core_buf__printable),
 		cmocka_unit_test(test_core_buf__read_file),
 	};
 

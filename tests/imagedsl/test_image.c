@@ -142,6 +142,8 @@ static void test_imagedsl_image__run_env_workdir(void **state)
 	assert_fails(dtn_image_env(dtn_image_base("u"), "K", "two\nlines"), DTN_EINVAL, "K");
 	assert_fails(dtn_image_env(dtn_image_base("u"), "A B", "v"), DTN_EINVAL, "A B");
 	assert_fails(dtn_image_env(dtn_image_base("u"), "", "v"), DTN_EINVAL, "valid");
+	/* user text in a message stays on one line */
+	assert_fails(dtn_image_env(dtn_image_base("u"), "A\nB", "v"), DTN_EINVAL, "\"A\\nB\"");
 }
 
 /* Correction 2: ENTRYPOINT and CMD items are JSON strings; plain items render as the SDK's. */
