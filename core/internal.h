@@ -94,7 +94,7 @@ char *dtn__path_expand_tilde(const char *path, const char *cwd);
  * An absolute `rel` is only normalised. */
 char *dtn__path_join(const char *dir, const char *rel);
 /* Normalises in place as dtn__path_join does. A relative path that climbs above its start
- * keeps its leading "../"; "" becomes ".". */
+ * keeps its leading "../"; one that cancels out ("a/..") becomes "."; "" stays "". */
 void dtn__path_normalize(char *path);
 /* The current directory in fresh memory, or NULL. */
 char *dtn__path_cwd(void);

@@ -88,8 +88,8 @@ void dtn__path_normalize(char *path)
 		memmove(path + out, path + start, n);
 		out += n;
 	}
-	if (out == 0)
-		path[out++] = '.';
+	if (out == 0 && len > 0)
+		path[out++] = '.'; /* "a/.." is "."; "" stays "" (there is no room) */
 	else if (trailing && out > root)
 		path[out++] = '/';
 	path[out] = '\0';

@@ -31,7 +31,8 @@ static void test_core_path__normalize(void **state)
 	assert_norm("../../x", "../../x");
 	assert_norm("a/..", ".");
 	assert_norm(".", ".");
-	assert_norm("", ".");
+	assert_norm("", "");
+	assert_norm("./", ".");
 	assert_norm("tree/", "tree/");
 	assert_norm("./tree/./", "tree/");
 	assert_norm("/", "/");
