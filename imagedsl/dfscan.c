@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "dfscan.h"
 
 #define MAX_WORD (1u << 20)   /* bytes one expanded word may reach */
@@ -654,342 +656,28 @@ static int split_words(const char *t, size_t start, size_t end, char esc, items 
 	return 0;
 }
 
-/* ---- JSON arrays (the exec form) ---------------------------------------------------------- */
-
-typedef struct json {
-	const char *p;
-	size_t n, i;
-	dtn__buf *store; /* decoded strings, back to back */
-	size_t *spans;   /* per string: offset in store, length, offset of its quote */
-	size_t nspans, capspans;
-	bool nonstring;
-	int depth;
-} json;
-
-static void j_ws(json *j)
+/*
+ * Splits t[start..end) at blanks only. Docker splits COPY and ADD arguments this way before
+ * it reads quotes, so a quoted blank does not join two words ("quoted dir" is two words, and
+ * each then has an unterminated quote); expand() reads the quotes of each word later.
+ */
+static int split_blanks(const char *t, size_t start, size_t end, items *out)
 {
-	while (j->i < j->n && (j->p[j->i] == ' ' || j->p[j->i] == '\t' || j->p[j->i] == '\n' ||
-			       j->p[j->i] == '\r'))
-		j->i++;
-}
+	size_t i = start;
 
-/* Decodes one UTF-8 character; returns its length, or 0 when the bytes are not valid UTF-8. */
-static size_t utf8_len(const unsigned char *u, size_t n)
-{
-	size_t len, i;
-	unsigned long cp;
+	while (i < end) {
+		size_t w;
 
-	if (u[0] < 0x80)
-		return 1;
-	if (u[0] >= 0xC2 && u[0] <= 0xDF)
-		len = 2, cp = u[0] & 0x1F;
-	else if (u[0] >= 0xE0 && u[0] <= 0xEF)
-		len = 3, cp = u[0] & 0x0F;
-	else if (u[0] >= 0xF0 && u[0] <= 0xF4)
-		len = 4, cp = u[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((u[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (u[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
-
-/* Appends to b unless it is NULL (a value that is only checked). */
-static void j_add(dtn__buf *b, const char *p, size_t n)
-{
-	if (b)
-		dtn__buf_add(b, p, n);
-}
-
-static void put_utf8(dtn__buf *b, unsigned long cp)
-{
-	char u[4];
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		j_add(b, u, 1);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		j_add(b, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		j_add(b, u, 3);
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		j_add(b, u, 4);
-	}
-}
-
-static long j_hex4(json *j)
-{
-	long v = 0;
-
-	if (j->n - j->i < 4)
-		return -1;
-	for (int k = 0; k < 4; k++) {
-		char c = j->p[j->i++];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v |= c - 'A' + 10;
-		else
-			return -1;
-	}
-	return v;
-}
-
-/* \uXXXX (j->i after the 'u'), pairing surrogates; a lone surrogate becomes U+FFFD, as Go
- * decodes it. */
-static bool j_unicode(json *j, dtn__buf *b)
-{
-	long hi = j_hex4(j), lo;
-	size_t back;
-
-	if (hi < 0)
-		return false;
-	if (hi >= 0xD800 && hi < 0xDC00 && j->n - j->i >= 6 && j->p[j->i] == '\\' &&
-	    j->p[j->i + 1] == 'u') {
-		back = j->i;
-		j->i += 2;
-		lo = j_hex4(j);
-		if (lo >= 0xDC00 && lo < 0xE000) {
-			put_utf8(b, 0x10000 + (((unsigned long)hi - 0xD800) << 10) +
-					    ((unsigned long)lo - 0xDC00));
-			return true;
-		}
-		j->i = back; /* not a pair: the second escape is read on its own */
-	}
-	put_utf8(b, hi >= 0xD800 && hi < 0xE000 ? 0xFFFD : (unsigned long)hi);
-	return true;
-}
-
-static bool j_escape(json *j, dtn__buf *b)
-{
-	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-	const char *k;
-	char c;
-
-	if (j->i >= j->n)
-		return false;
-	c = j->p[j->i++];
-	if (c == 'u')
-		return j_unicode(j, b);
-	if (!c || !(k = strchr(from, c)))
-		return false;
-	j_add(b, &to[k - from], 1);
-	return true;
-}
-
-/* A JSON string at j->i; decoded into b when b is not NULL. Invalid UTF-8 becomes U+FFFD. */
-static bool j_string(json *j, dtn__buf *b)
-{
-	bool ok = false;
-
-	j->i++;
-	while (j->i < j->n) {
-		const unsigned char *u = (const unsigned char *)j->p + j->i;
-		size_t k;
-
-		if (*u == '"') {
-			j->i++;
-			ok = true;
+		while (i < end && blank(t[i]))
+			i++;
+		if (i >= end)
 			break;
-		}
-		if (*u < 0x20)
-			break;
-		if (*u == '\\') {
-			j->i++;
-			if (!j_escape(j, b))
-				break;
-			continue;
-		}
-		if ((k = utf8_len(u, j->n - j->i)))
-			j_add(b, j->p + j->i, k);
-		else
-			put_utf8(b, 0xFFFD);
-		j->i += k ? k : 1;
-	}
-	return ok;
-}
-
-static bool j_digits(json *j)
-{
-	size_t start = j->i;
-
-	while (j->i < j->n && j->p[j->i] >= '0' && j->p[j->i] <= '9')
-		j->i++;
-	return j->i > start;
-}
-
-static bool j_number(json *j)
-{
-	if (j->p[j->i] == '-')
-		j->i++;
-	if (j->i < j->n && j->p[j->i] == '0')
-		j->i++;
-	else if (!j_digits(j))
-		return false;
-	if (j->i < j->n && j->p[j->i] == '.') {
-		j->i++;
-		if (!j_digits(j))
-			return false;
-	}
-	if (j->i < j->n && (j->p[j->i] == 'e' || j->p[j->i] == 'E')) {
-		j->i++;
-		if (j->i < j->n && (j->p[j->i] == '+' || j->p[j->i] == '-'))
-			j->i++;
-		if (!j_digits(j))
-			return false;
-	}
-	return true;
-}
-
-static bool j_value(json *j);
-
-/* The elements of an array or the members of an object, j->i after the opening bracket. */
-static bool j_members(json *j, char close, bool object)
-{
-	j_ws(j);
-	if (j->i < j->n && j->p[j->i] == close) {
-		j->i++;
-		return true;
-	}
-	for (;;) {
-		if (object) {
-			if (j->i >= j->n || j->p[j->i] != '"' || !j_string(j, NULL))
-				return false;
-			j_ws(j);
-			if (j->i >= j->n || j->p[j->i++] != ':')
-				return false;
-		}
-		if (!j_value(j))
-			return false;
-		j_ws(j);
-		if (j->i >= j->n)
-			return false;
-		if (j->p[j->i] == close) {
-			j->i++;
-			return true;
-		}
-		if (j->p[j->i++] != ',')
-			return false;
-		j_ws(j);
-	}
-}
-
-/* Any JSON value at j->i (after blanks), checked but not kept. */
-static bool j_value(json *j)
-{
-	static const char *const words[] = {"true", "false", "null"};
-	bool ok;
-	char c;
-
-	j_ws(j);
-	if (j->i >= j->n)
-		return false;
-	c = j->p[j->i];
-	if (c == '"')
-		return j_string(j, NULL);
-	if (c == '[' || c == '{') {
-		if (++j->depth > MAX_JSON_DEPTH)
-			return false;
-		j->i++;
-		ok = j_members(j, c == '[' ? ']' : '}', c == '{');
-		j->depth--;
-		return ok;
-	}
-	for (size_t k = 0; k < DTN__ARRAY_LEN(words); k++) {
-		size_t len = strlen(words[k]);
-
-		if (j->n - j->i >= len && memcmp(j->p + j->i, words[k], len) == 0) {
-			j->i += len;
-			return true;
-		}
-	}
-	return (c == '-' || (c >= '0' && c <= '9')) && j_number(j);
-}
-
-static bool j_keep(json *j, size_t at, size_t quote)
-{
-	if (j->nspans + 3 > j->capspans) {
-		size_t cap = j->capspans ? j->capspans * 2 : 24;
-		size_t *p = dtn__realloc(j->spans, cap * sizeof(*p));
-
-		if (!p)
-			return false;
-		j->spans = p;
-		j->capspans = cap;
-	}
-	j->spans[j->nspans++] = at;
-	j->spans[j->nspans++] = j->store->len - at;
-	j->spans[j->nspans++] = quote;
-	return true;
-}
-
-/* One element of the top-level array: a string is kept, anything else is only noted. */
-static int j_element(json *j, size_t base)
-{
-	size_t at = j->store->len, quote;
-
-	j_ws(j);
-	quote = j->i;
-	if (j->i < j->n && j->p[j->i] == '"') {
-		if (!j_string(j, j->store))
-			return 0;
-		if (j->store->failed || !j_keep(j, at, base + quote))
+		for (w = i; i < end && !blank(t[i]); i++)
+			;
+		if (items_push(out, t + w, i - w, w) < 0)
 			return DTN_ENOMEM;
-		return 1;
 	}
-	j->nonstring = true;
-	return j_value(j) ? 1 : 0;
-}
-
-/* Parses the whole of p[0..n) as a JSON array: 1 when it is one, 0 when not, or ENOMEM. */
-static int j_array(json *j, size_t base)
-{
-	int rc;
-
-	j_ws(j);
-	if (j->i >= j->n || j->p[j->i++] != '[')
-		return 0;
-	j_ws(j);
-	if (j->i < j->n && j->p[j->i] == ']') {
-		j->i++;
-	} else {
-		for (;;) {
-			if ((rc = j_element(j, base)) <= 0)
-				return rc;
-			j_ws(j);
-			if (j->i >= j->n)
-				return 0;
-			if (j->p[j->i] == ']') {
-				j->i++;
-				break;
-			}
-			if (j->p[j->i++] != ',')
-				return 0;
-		}
-	}
-	j_ws(j);
-	return j->i == j->n ? 1 : 0;
+	return 0;
 }
 
 /* ---- instruction arguments -------------------------------------------------------------- */
@@ -1000,6 +688,7 @@ typedef struct args {
 	bool from;      /* --from was given */
 	bool json;      /* the exec form */
 	bool nonstring; /* a JSON array holding something other than strings */
+	bool nul;       /* a JSON string holding a NUL byte */
 } args;
 
 static void args_free(args *a)
@@ -1035,38 +724,59 @@ static size_t skip_flags(const items *w, bool *from)
 	return k;
 }
 
-/* Tries the exec form on t[start..end); fills a->it with the strings when it is one. */
+/*
+ * Tries the exec form on t[start..end): a JSON array, and nothing after it. When it is one,
+ * a->it gets its strings (all at the array's column); a JSON value that is not a string marks
+ * the instruction as malformed.
+ */
 static int parse_json(args *a, const char *t, size_t start, size_t end)
 {
-	json j = {.p = t + start, .n = end - start, .store = &a->store};
-	int rc;
+	json_t *arr = json_loadb(t + start, end - start, JSON_ALLOW_NUL, NULL), *v;
+	size_t i, *at = NULL, n;
+	int rc = 0;
 
-	dtn__buf_add(&a->store, "", 0); /* so that even empty strings point somewhere */
-	rc = j_array(&j, start);
+	if (!json_is_array(arr))
+		goto out;
+	a->json = true;
+	n = json_array_size(arr);
+	if (n && !(at = dtn__calloc(n, sizeof(*at)))) {
+		rc = DTN_ENOMEM;
+		goto out;
+	}
+	/* the strings go back to back into the store first, so pointers into it stay valid */
+	json_array_foreach(arr, i, v) {
+		if (!json_is_string(v)) {
+			a->nonstring = true;
+			goto out;
+		}
+		if (strlen(json_string_value(v)) != json_string_length(v)) {
+			a->nul = true;
+			goto out;
+		}
+		at[i] = a->store.len;
+		dtn__buf_add(&a->store, json_string_value(v), json_string_length(v));
+		dtn__buf_putc(&a->store, '\0');
+	}
 	if (a->store.failed)
 		rc = DTN_ENOMEM;
-	if (rc == 1) {
-		a->json = true;
-		a->nonstring = j.nonstring;
-		rc = 0;
-		/* the store is complete, so pointers into it stay valid */
-		for (size_t k = 0; k + 2 < j.nspans && !j.nonstring && rc == 0; k += 3)
-			rc = items_push(&a->it, a->store.data + j.spans[k], j.spans[k + 1],
-					j.spans[k + 2]);
-	}
-	dtn__free(j.spans);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = items_push(&a->it, a->store.data + at[i], strlen(a->store.data + at[i]),
+				start);
+out:
+	dtn__free(at);
+	json_decref(arr);
 	return rc;
 }
 
 /* Reads the arguments of RUN/COPY/ADD in t[start..end): flags, then exec or shell form. */
-static int parse_args(args *a, const char *t, size_t start, size_t end, char esc)
+static int parse_args(args *a, const char *t, size_t start, size_t end)
 {
 	items w = {0};
 	size_t k;
 	int rc;
 
 	memset(a, 0, sizeof(*a));
-	if ((rc = split_words(t, start, end, esc, &w)) < 0)
+	if ((rc = split_blanks(t, start, end, &w)) < 0)
 		goto out;
 	k = skip_flags(&w, &a->from);
 	if (k < w.len && (rc = parse_json(a, t, w.v[k].off, end)) < 0)
@@ -1679,10 +1389,15 @@ static int handle_copy(scanner *s, const logical *l, size_t start, size_t end, b
 	args a;
 	int rc;
 
-	if ((rc = parse_args(&a, t, start, end, s->esc)) < 0)
+	if ((rc = parse_args(&a, t, start, end)) < 0)
 		return rc;
 	if ((rc = find_heredocs(s, &a, h)) < 0 || !l->in_text)
 		goto out;
+	if (a.nul) {
+		rc = fail_at(s, l, column_of(l, start), DTN_EINVAL,
+			     "%s: a JSON string holds a NUL byte, which no path can", kw);
+		goto out;
+	}
 	if (a.nonstring) {
 		rc = fail_at(s, l, column_of(l, start), DTN_EINVAL,
 			     "%s: when using JSON array syntax, arrays must be comprised of "
@@ -1710,7 +1425,7 @@ static int handle_heredocs_only(scanner *s, const char *t, size_t start, size_t 
 	args a;
 	int rc;
 
-	if ((rc = parse_args(&a, t, start, end, s->esc)) < 0)
+	if ((rc = parse_args(&a, t, start, end)) < 0)
 		return rc;
 	rc = find_heredocs(s, &a, h);
 	args_free(&a);

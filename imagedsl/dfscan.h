@@ -35,6 +35,11 @@ typedef struct dtn__df_source {
  * directives and its ENV/ARG/FROM state; it contributes no sources and no errors. When it does
  * not end with a newline, one is assumed between the two. Positions are relative to `text`.
  *
+ * Arguments are read as Docker reads them: a JSON array of strings (exec form), else words
+ * split at blanks, each then read for quotes, escapes and variables (so a quoted blank does not
+ * join two words); JSON strings are read for quotes, escapes and variables too. A source in
+ * exec form has the column of its array.
+ *
  * Sources are listed in the order they appear. Not listed: sources of `COPY --from` (either
  * spelling), of ONBUILD instructions, heredoc sources (`<<EOF`) and ADD sources that are URLs.
  * Variables (`$V`, `${V}`, `${V:-w}`, `${V-w}`, `${V:+w}`, `${V+w}`, `${V:?w}`, `${V?w}`) take
