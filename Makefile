@@ -83,10 +83,13 @@ $(B)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(STATIC)
 
 test-bins: $(TEST_BIN) $(TOOL)
 
-# Every test binary runs with the built dtn-build and the test data at hand.
+# Every test binary runs with the built dtn-build and the test data at hand. TOOL_WRAPPER, when
+# set, is what tests start instead of dtn-build (it finds the real one in DTN_BUILD_REAL).
 RUNNER ?=
+TOOL_WRAPPER ?=
 check: test-bins headers symbols
-	@DTN_BUILD=$(abspath $(TOOL)) DTN_TEST_DATA=$(abspath tests/data) \
+	@DTN_BUILD=$(if $(TOOL_WRAPPER),$(abspath $(TOOL_WRAPPER)),$(abspath $(TOOL))) \
+		DTN_BUILD_REAL=$(abspath $(TOOL)) DTN_TEST_DATA=$(abspath tests/data) \
 		RUNNER="$(RUNNER)" tests/run-tests $(TEST_BIN)
 
 # Each public header must compile on its own as strict C11.
@@ -113,7 +116,7 @@ ubsan:
 		CFLAGS="-O1 -g" check
 
 valgrind:
-	$(MAKE) B=build/valgrind CFLAGS="-O1 -g" \
+	$(MAKE) B=build/valgrind CFLAGS="-O1 -g" TOOL_WRAPPER=tests/valgrind-tool \
 		RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
 		check
 
