@@ -123,14 +123,15 @@ valgrind:
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# New inputs go to build/fuzz/corpus-NAME; the seeds in tests/fuzz/corpus/NAME are only read.
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz tests/fuzz/corpus/$$t; \
+		mkdir -p build/fuzz/corpus-$$t; \
 		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 			$(INCLUDES) $(DEP_CFLAGS) -o build/fuzz/$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) \
 			$(DEP_LIBS) || exit 1; \
 		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-			tests/fuzz/corpus/$$t || exit 1; \
+			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
 bench: all

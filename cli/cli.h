@@ -29,6 +29,21 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_dockerfile;
 extern const cli_command cli_cmd_context;
 
+/* One option of a command: `--name` sets *set; `--name VALUE` or `--name=VALUE` sets *value. */
+typedef struct cli_option {
+	const char *name; /* with its dashes: "--json" */
+	bool *set;        /* for a flag */
+	const char **value; /* for an option with a value */
+} cli_option;
+
+/*
+ * Reads a command's arguments: its options (a NULL-terminated table), -h/--help, and exactly
+ * `npos` positional arguments into pos[]. Returns true when the command should go on; false
+ * when it should stop with *exit_code (help printed: 0; a usage error reported: 2).
+ */
+bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_option *options,
+		    const char **pos, int npos, int *exit_code);
+
 /* Prints "dtn-build: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -80,31 +80,14 @@ static void print_text(const dtn_image *img)
 
 static int run(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path;
 	bool json = false;
+	const cli_option options[] = {{"--json", &json, NULL}, {NULL, NULL, NULL}};
 	dtn_spec *spec;
 	int code;
 
-	for (int i = 1; i < argc; i++) {
-		if (cli_is_help(argv[i])) {
-			fputs(usage, stdout);
-			return EXIT_OK;
-		} else if (strcmp(argv[i], "--json") == 0) {
-			json = true;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			cli_error("context: unknown option \"%s\"", argv[i]);
-			return EXIT_USAGE;
-		} else if (path) {
-			cli_error("context: one spec at a time (got \"%s\" too)", argv[i]);
-			return EXIT_USAGE;
-		} else {
-			path = argv[i];
-		}
-	}
-	if (!path) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (!cli_parse_args(&cli_cmd_context, argc, argv, options, &path, 1, &code))
+		return code;
 	if (!(spec = cli_load_spec(path, &code)))
 		return code;
 	if (json)

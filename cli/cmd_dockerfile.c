@@ -1,8 +1,6 @@
 /*
  * cmd_dockerfile.c - `dtn-build dockerfile SPEC`: the Dockerfile on stdout.
  */
-#include <string.h>
-
 #include "cli.h"
 
 static const char usage[] =
@@ -13,29 +11,12 @@ static const char usage[] =
 
 static int run(int argc, char **argv)
 {
-	const char *path = NULL;
+	const char *path;
 	dtn_spec *spec;
 	int code;
 
-	for (int i = 1; i < argc; i++) {
-		if (cli_is_help(argv[i])) {
-			fputs(usage, stdout);
-			return EXIT_OK;
-		}
-		if (argv[i][0] == '-' && argv[i][1]) {
-			cli_error("dockerfile: unknown option \"%s\"", argv[i]);
-			return EXIT_USAGE;
-		}
-		if (path) {
-			cli_error("dockerfile: one spec at a time (got \"%s\" too)", argv[i]);
-			return EXIT_USAGE;
-		}
-		path = argv[i];
-	}
-	if (!path) {
-		fputs(usage, stderr);
-		return EXIT_USAGE;
-	}
+	if (!cli_parse_args(&cli_cmd_dockerfile, argc, argv, NULL, &path, 1, &code))
+		return code;
 	if (!(spec = cli_load_spec(path, &code)))
 		return code;
 	fputs(dtn_image_dockerfile(dtn_spec_image(spec)), stdout);

@@ -60,6 +60,72 @@ bool cli_is_help(const char *arg)
 	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+static const cli_option *find_option(const cli_option *options, const char *arg, size_t len)
+{
+	for (; options && options->name; options++)
+		if (strlen(options->name) == len && strncmp(options->name, arg, len) == 0)
+			return options;
+	return NULL;
+}
+
+/* One option at argv[*i]; returns false after reporting a usage error. */
+static bool parse_option(const cli_command *cmd, const cli_option *options, int argc,
+			 char **argv, int *i)
+{
+	const char *arg = argv[*i], *eq = strchr(arg, '=');
+	const cli_option *o = find_option(options, arg, eq ? (size_t)(eq - arg) : strlen(arg));
+
+	if (!o) {
+		cli_error("%s: unknown option \"%s\" (see dtn-build %s --help)", cmd->name, arg,
+			  cmd->name);
+		return false;
+	}
+	if (o->set && !eq) {
+		*o->set = true;
+		return true;
+	}
+	if (!o->value) {
+		cli_error("%s: %s takes no value", cmd->name, o->name);
+		return false;
+	}
+	if (!eq && *i + 1 >= argc) {
+		cli_error("%s: %s needs a value", cmd->name, o->name);
+		return false;
+	}
+	*o->value = eq ? eq + 1 : argv[++*i];
+	return true;
+}
+
+bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_option *options,
+		    const char **pos, int npos, int *exit_code)
+{
+	int got = 0;
+
+	*exit_code = EXIT_USAGE;
+	for (int i = 1; i < argc; i++) {
+		if (cli_is_help(argv[i])) {
+			fputs(cmd->usage, stdout);
+			*exit_code = EXIT_OK;
+			return false;
+		}
+		if (argv[i][0] == '-' && argv[i][1]) {
+			if (!parse_option(cmd, options, argc, argv, &i))
+				return false;
+		} else if (got == npos) {
+			cli_error("%s: unexpected argument \"%s\"", cmd->name, argv[i]);
+			return false;
+		} else {
+			pos[got++] = argv[i];
+		}
+	}
+	if (got < npos) {
+		fputs(cmd->usage, stderr);
+		return false;
+	}
+	*exit_code = EXIT_OK;
+	return true;
+}
+
 dtn_spec *cli_load_spec(const char *path, int *exit_code)
 {
 	dtn_spec *spec = NULL;

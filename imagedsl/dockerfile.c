@@ -9,12 +9,6 @@
 #include "dfscan.h"
 #include "image_internal.h"
 
-#define STEP_GUARD(img)                                                                    \
-	do {                                                                               \
-		if (!(img) || (img)->status < 0)                                           \
-			return (img);                                                      \
-	} while (0)
-
 /* Dockerfiles larger than this are refused rather than read. */
 #define DOCKERFILE_MAX (4u << 20)
 

@@ -10,12 +10,6 @@
 #include "render.h"
 #include "toml.h"
 
-#define STEP_GUARD(img)                                                                    \
-	do {                                                                               \
-		if (!(img) || (img)->status < 0)                                           \
-			return (img);                                                      \
-	} while (0)
-
 /* pyproject.toml files larger than this are refused rather than read. */
 #define PYPROJECT_MAX (4u << 20)
 

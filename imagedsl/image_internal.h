@@ -16,6 +16,13 @@ struct dtn_image {
 	char *base_dir;       /* relative paths resolve here; NULL: the current directory */
 };
 
+/* Every step starts by checking the handle: after an error, calls do nothing. */
+#define STEP_GUARD(img)                                                                    \
+	do {                                                                               \
+		if (!(img) || (img)->status < 0)                                           \
+			return (img);                                                      \
+	} while (0)
+
 /* A new empty image, or the nil image when memory runs out. */
 dtn_image *dtn__image_new(void);
 

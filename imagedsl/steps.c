@@ -8,13 +8,6 @@
 #include "image_internal.h"
 #include "render.h"
 
-/* Every step starts by checking the handle: after an error, calls do nothing. */
-#define STEP_GUARD(img)                                                                    \
-	do {                                                                               \
-		if (!(img) || (img)->status < 0)                                           \
-			return (img);                                                      \
-	} while (0)
-
 /* User text quoted in a message, made printable (one line). */
 #define SHOW(s) dtn__printable((char[256]){0}, 256, (s))
 

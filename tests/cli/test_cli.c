@@ -106,7 +106,16 @@ static void test_cli_cli__usage_errors(void **state)
 	tu_run_free(&r);
 	r = dtn("context", "ok.yaml", "--bogus");
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "--bogus");
+	assert_contains(r.err, "unknown option \"--bogus\"");
+	tu_run_free(&r);
+	r = dtn("context", "ok.yaml", "--json=yes");
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "--json takes no value");
+	tu_run_free(&r);
+	r = dtn("dockerfile", "ok.yaml", "typo.yaml");
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "unexpected argument");
+	assert_string_equal(r.out, "");
 	tu_run_free(&r);
 }
 
