@@ -2,6 +2,7 @@
 #
 #   make                 build libdtn.a, libdtn.so and dtn-build
 #   make check           build and run every test
+#   make installcheck    install into a temporary prefix and build the C example against it
 #   make asan | ubsan    the test suite under AddressSanitizer / UndefinedBehaviorSanitizer
 #   make valgrind        the test suite under valgrind
 #   make fuzz            build the libFuzzer targets with clang and run each for FUZZ_SECONDS
@@ -56,7 +57,7 @@ STATIC := $(B)/libdtn.a
 SHARED := $(B)/libdtn.so
 TOOL := $(B)/dtn-build
 
-.PHONY: all check asan ubsan valgrind fuzz bench install uninstall clean headers symbols \
+.PHONY: installcheck all check asan ubsan valgrind fuzz bench install uninstall clean headers symbols \
 	test-bins
 
 all: $(STATIC) $(SHARED) $(TOOL)
@@ -107,6 +108,10 @@ symbols: $(SHARED)
 	bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep '^dtn__'); \
 	if [ -n "$$bad" ]; then echo "symbols: internal symbols exported: $$bad"; exit 1; fi; \
 	echo "symbols: $$(nm -D --defined-only $(SHARED) | grep -c ' T dtn_') exported, all dtn_"
+
+# Installs into a temporary prefix and builds the C example against it with pkg-config.
+installcheck: all
+	tests/install-check
 
 asan:
 	$(MAKE) B=build/asan SAN="-fsanitize=address -fno-omit-frame-pointer" CFLAGS="-O1 -g" check
