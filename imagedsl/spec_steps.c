@@ -449,33 +449,99 @@ out:
 	return rc;
 }
 
-/* One env or label call per pair, in document order; a value's errors point at it. */
+/*
+ * The value of a key that JavaScript treats as an array index ("0", "7", "10", up to
+ * 2^32 - 2), or -1. JavaScript objects list such keys first, in numeric order.
+ */
+static long long array_index(const char *key)
+{
+	long long n = 0;
+
+	if (!*key || (key[0] == '0' && key[1]) || strlen(key) > 10)
+		return -1;
+	for (; *key; key++) {
+		if (*key < '0' || *key > '9')
+			return -1;
+		n = n * 10 + (*key - '0');
+	}
+	return n <= 4294967294LL ? n : -1;
+}
+
+struct env_order {
+	yaml_node_pair_t *pair;
+	long long index; /* array index, or -1 */
+	size_t at;       /* position in the document */
+};
+
+static int env_order_cmp(const void *a, const void *b)
+{
+	const struct env_order *x = a, *y = b;
+
+	if ((x->index < 0) != (y->index < 0))
+		return x->index < 0 ? 1 : -1;
+	if (x->index != y->index)
+		return x->index < y->index ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * The pairs in the order the calls are made: for env, the order of the reference SDK, whose
+ * variables are a JavaScript object (array-index keys first, in numeric order, then the others
+ * in document order); for label, document order.
+ */
+static struct env_order *pairs_in_order(dtn__spec_loader *L, yaml_node_t *value, bool env)
+{
+	yaml_node_pair_t *p = value->data.mapping.pairs.start;
+	size_t n = (size_t)(value->data.mapping.pairs.top - p);
+	struct env_order *v = dtn__calloc(n + 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *key = dtn__spec_text(dtn__spec_node(L, p[i].key));
+
+		v[i] = (struct env_order){&p[i], env ? array_index(key) : -1, i};
+	}
+	qsort(v, n, sizeof(*v), env_order_cmp);
+	return v;
+}
+
+/* One env or label call. */
+static int one_pair(dtn__spec_loader *L, const char *name, yaml_node_pair_t *p, bool env)
+{
+	yaml_node_t *v = dtn__spec_node(L, p->value);
+	const char *key = dtn__spec_text(dtn__spec_node(L, p->key)), *val;
+	char subject[128], shown[96];
+	int rc;
+
+	snprintf(subject, sizeof(subject), "%s.%s", name, dtn__spec_show(key, shown, sizeof(shown)));
+	if ((rc = dtn__spec_string(L, v, subject, &val)) < 0)
+		return rc;
+	if (env)
+		dtn_image_env(L->img, key, val);
+	else
+		dtn_image_label(L->img, key, val);
+	return dtn__spec_check(L, v);
+}
+
+/* One env or label call per pair; a value's errors point at it. */
 static int step_pairs(dtn__spec_loader *L, const char *name, yaml_node_t *value, bool env)
 {
-	int rc;
+	struct env_order *order;
+	size_t n;
+	int rc = 0;
 
 	if (!is_kind(value, YAML_MAPPING_NODE))
 		return shape(L, name, value, "a mapping of names to values");
 	if ((rc = pairs_unique(L, name, value)) < 0)
 		return rc;
-	for (yaml_node_pair_t *p = value->data.mapping.pairs.start;
-	     p < value->data.mapping.pairs.top; p++) {
-		yaml_node_t *v = dtn__spec_node(L, p->value);
-		const char *key = dtn__spec_text(dtn__spec_node(L, p->key)), *val;
-		char subject[128], shown[96];
-
-		snprintf(subject, sizeof(subject), "%s.%s", name,
-			 dtn__spec_show(key, shown, sizeof(shown)));
-		if ((rc = dtn__spec_string(L, v, subject, &val)) < 0)
-			return rc;
-		if (env)
-			dtn_image_env(L->img, key, val);
-		else
-			dtn_image_label(L->img, key, val);
-		if ((rc = dtn__spec_check(L, v)) < 0)
-			return rc;
-	}
-	return 0;
+	if (!(order = pairs_in_order(L, value, env)))
+		return dtn__spec_fail(L, NULL, DTN_ENOMEM, "out of memory");
+	n = (size_t)(value->data.mapping.pairs.top - value->data.mapping.pairs.start);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = one_pair(L, name, order[i].pair, env);
+	dtn__free(order);
+	return rc;
 }
 
 static int step_env(dtn__spec_loader *L, const char *name, yaml_node_t *value)

@@ -450,9 +450,13 @@ static void test_imagedsl_spec__env(void **state)
 	(void)state;
 	expect_steps("    - env: {PORT: 8000, NAME: a b, DEBUG: false, EMPTY: \"\"}\n",
 		     "ENV PORT=8000\nENV NAME='a b'\nENV DEBUG=false\nENV EMPTY=''\n");
-	/* document order, even for keys that look like numbers */
-	expect_steps("    - env:\n        B: 1\n        10: x\n        2: y\n",
-		     "ENV B=1\nENV 10=x\nENV 2=y\n");
+	/* the reference SDK's order: keys that are array indexes first, in numeric order, then
+	 * the others in document order ("01" is not an index) */
+	expect_steps("    - env:\n        B: 1\n        10: x\n        2: y\n        01: z\n"
+		     "        A: w\n",
+		     "ENV 2=y\nENV 10=x\nENV B=1\nENV 01=z\nENV A=w\n");
+	expect_steps("    - env: {\"4294967295\": a, \"4294967294\": b}\n",
+		     "ENV 4294967294=b\nENV 4294967295=a\n");
 	expect_steps("    - env: {}\n", "");
 }
 
