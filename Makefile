@@ -168,3 +168,6 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d)
+
+# Objects of the test support files are kept between runs.
+.SECONDARY: $(TEST_SUPPORT_OBJ)

@@ -11,300 +11,49 @@
  * Here HOME is the fixtures directory but the working directory is an empty temporary one: a
  * spec's relative paths resolve against the spec's own directory, so it must work from anywhere.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <setjmp.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-#include <jansson.h>
-
-#define PLACEHOLDER "{{FIXTURES}}"
-
-/* A command that has not finished after this long is killed and the test fails. */
-#define RUN_TIMEOUT_MS 60000
+#include "testutil.h"
+#include "vectors.h"
 
 /* The CLI's documented exit code for a usage or spec error. */
 #define EXIT_SPEC_ERROR 2
 
-extern char **environ;
-
-struct vector_case {
-	const char *id;
-	json_t *vector;
-	json_t *parity;
-};
-
-static struct {
-	char fixtures[PATH_MAX];
-	char tool[PATH_MAX];
-	char workdir[PATH_MAX];
-	json_t *vectors; /* image-vectors.json */
-	json_t *parity;  /* parity.json */
-} suite;
-
-/* What one run of dtn-build did. */
-struct run {
-	int exit_code; /* -1 when it did not exit normally */
-	char *out;
-	char *err;
-};
-
-/* ---- small utilities ---------------------------------------------------------------------- */
-
-static const char *member_string(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		fail_msg("expected a string \"%s\" in the test data", key);
-	return json_string_value(v);
-}
-
-/* A copy of s with every {{FIXTURES}} replaced by the fixtures' path; the caller frees it. */
-static char *substitute(const char *s)
-{
-	size_t plen = strlen(PLACEHOLDER), flen = strlen(suite.fixtures), len = 0;
-	char *out = malloc(strlen(s) * (flen + 1) + 1);
-
-	assert_non_null(out);
-	while (*s) {
-		if (strncmp(s, PLACEHOLDER, plen) == 0) {
-			memcpy(out + len, suite.fixtures, flen);
-			len += flen;
-			s += plen;
-		} else {
-			out[len++] = *s++;
-		}
-	}
-	out[len] = '\0';
-	return out;
-}
-
-static json_t *json_substituted(const char *s)
-{
-	char *text = substitute(s);
-	json_t *v = json_string(text);
-
-	free(text);
-	assert_non_null(v);
-	return v;
-}
-
-/* A value as one line of JSON, for messages; the caller frees it. */
-static char *show(const json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-
-	assert_non_null(s);
-	return s;
-}
-
-/* Text as a JSON string literal, so that newlines and odd bytes are visible in a message. */
-static char *show_text(const char *text)
-{
-	json_t *v = json_stringn_nocheck(text, strlen(text));
-	char *s;
-
-	assert_non_null(v);
-	s = show(v);
-	json_decref(v);
-	return s;
-}
+/* An empty directory to run in, removed at the end. */
+static char workdir[PATH_MAX];
 
 static void spec_path(char *buf, size_t size, const char *id)
 {
-	int n = snprintf(buf, size, "%s/vector-%s.yaml", suite.fixtures, id);
+	int n = snprintf(buf, size, "%s/vector-%s.yaml", tv_fixtures(), id);
 
 	assert_true(n > 0 && (size_t)n < size);
 }
 
-/* ---- running dtn-build ---------------------------------------------------------------------- */
-
-static char *slurp(FILE *f)
-{
-	size_t len = 0, cap = 4096, got;
-	char *buf = malloc(cap);
-
-	assert_non_null(buf);
-	rewind(f);
-	while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-		len += got;
-		if (cap - len - 1 == 0) {
-			buf = realloc(buf, cap *= 2);
-			assert_non_null(buf);
-		}
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
-/* Waits for the child, killing it when it outlives RUN_TIMEOUT_MS. */
-static int wait_child(pid_t pid)
-{
-	struct timespec tick = {0, 10 * 1000 * 1000};
-	int status, waited = 0;
-	pid_t r;
-
-	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && waited < RUN_TIMEOUT_MS) {
-		nanosleep(&tick, NULL);
-		waited += 10;
-	}
-	if (r == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		fail_msg("%s did not finish within %d ms", suite.tool, RUN_TIMEOUT_MS);
-	}
-	assert_int_equal(r, pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs dtn-build with the given arguments (no shell), stdin empty, both outputs captured. */
-static struct run run_tool(char *const argv[])
-{
-	posix_spawn_file_actions_t fa;
-	FILE *out = tmpfile(), *err = tmpfile();
-	struct run r;
-	pid_t pid;
-
-	assert_non_null(out);
-	assert_non_null(err);
-	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fileno(out), 1);
-	posix_spawn_file_actions_adddup2(&fa, fileno(err), 2);
-	if (posix_spawn(&pid, suite.tool, &fa, NULL, argv, environ) != 0)
-		fail_msg("cannot run %s", suite.tool);
-	posix_spawn_file_actions_destroy(&fa);
-	r.exit_code = wait_child(pid);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	fclose(out);
-	fclose(err);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-/* ---- expected results ----------------------------------------------------------------------- */
-
-static json_t *context_json(const char *source, const char *archive_path, const char *kind)
-{
-	json_t *c = json_object();
-
-	assert_non_null(c);
-	json_object_set_new(c, "source", json_substituted(source));
-	json_object_set_new(c, "archive_path", json_substituted(archive_path));
-	json_object_set_new(c, "kind", json_string(kind));
-	return c;
-}
-
-/* The SDK's own contexts, with the kinds that parity.json adds for exact vectors. */
-static json_t *expected_exact_contexts(const struct vector_case *vc)
-{
-	json_t *out = json_array(), *kinds = json_object_get(vc->parity, "context_kinds"), *c;
-	json_t *recorded = json_object_get(vc->vector, "contexts");
-	size_t i;
-
-	assert_non_null(out);
-	if (json_array_size(kinds) != json_array_size(recorded))
-		fail_msg("vector %s: parity.json has %zu context kinds for %zu contexts", vc->id,
-		         json_array_size(kinds), json_array_size(recorded));
-	json_array_foreach (recorded, i, c)
-		json_array_append_new(out,
-		                      context_json(member_string(c, "sourcePath"),
-		                                   member_string(c, "archivePath"),
-		                                   json_string_value(json_array_get(kinds, i))));
-	return out;
-}
-
-static json_t *expected_corrected_contexts(const struct vector_case *vc)
-{
-	json_t *out = json_array(), *c;
-	size_t i;
-
-	assert_non_null(out);
-	json_array_foreach (json_object_get(vc->parity, "contexts"), i, c)
-		json_array_append_new(out, context_json(member_string(c, "source"),
-		                                        member_string(c, "archive_path"),
-		                                        member_string(c, "kind")));
-	return out;
-}
-
-/*
- * What dtn must produce: {"dockerfile", "contexts"} or {"error": {code, contains, ...}}, from
- * the recorded vector when it is exact and from parity.json otherwise. YAML can say everything
- * the SDK calls said, so no vector is left out here.
- */
-static json_t *expected_result(const struct vector_case *vc)
-{
-	bool exact = strcmp(member_string(vc->parity, "parity"), "exact") == 0;
-	json_t *out = json_object(), *error = json_object_get(vc->parity, "error");
-	json_t *source = exact ? vc->vector : vc->parity;
-
-	assert_non_null(out);
-	if (error) {
-		json_object_set(out, "error", error);
-		return out;
-	}
-	json_object_set_new(out, "dockerfile",
-	                    json_substituted(member_string(source, "dockerfile")));
-	json_object_set_new(out, "contexts",
-	                    exact ? expected_exact_contexts(vc) : expected_corrected_contexts(vc));
-	return out;
-}
-
 /* ---- checks --------------------------------------------------------------------------------- */
 
-static bool check_exit(const char *id, const char *what, const struct run *r, int want)
+static bool check_exit(const char *id, const char *what, const tu_run *r, int want)
 {
 	char *err;
 
-	if (r->exit_code == want)
+	if (r->status == want)
 		return true;
-	err = show_text(r->err);
+	err = tv_show_text(r->err);
 	print_error("vector %s: `%s` exited with %d, expected %d; stderr: %s\n", id, what,
-	            r->exit_code, want, err);
+	            r->status, want, err);
 	free(err);
 	return false;
 }
 
-static bool check_dockerfile(const char *id, const struct run *r, json_t *expected)
+static bool check_dockerfile(const char *id, const tu_run *r, json_t *expected)
 {
-	const char *want = json_string_value(expected);
-	char *a, *b;
-	size_t at = 0;
-
 	if (!check_exit(id, "dockerfile", r, 0))
 		return false;
-	if (strcmp(want, r->out) == 0)
-		return true;
-	while (want[at] && want[at] == r->out[at])
-		at++;
-	a = show(expected);
-	b = show_text(r->out);
-	print_error("vector %s: `dockerfile` output differs at byte %zu\n", id, at);
-	print_error("  expected: %s\n", a);
-	print_error("  actual:   %s\n", b);
-	free(a);
-	free(b);
-	return false;
+	return tv_check_text(id, "`dockerfile` output", expected, r->out);
 }
 
 static bool is_string_member(json_t *obj, const char *key)
@@ -362,22 +111,7 @@ static json_t *parse_contexts(const char *id, const char *text)
 	return out;
 }
 
-/* A list one item per line: the test framework cuts long messages short. */
-static void print_list(const char *label, const json_t *list)
-{
-	size_t i;
-	json_t *item;
-	char *text;
-
-	print_error("  %s (%zu):\n", label, json_array_size(list));
-	json_array_foreach (list, i, item) {
-		text = show(item);
-		print_error("    %s\n", text);
-		free(text);
-	}
-}
-
-static bool check_contexts(const char *id, const struct run *r, json_t *expected)
+static bool check_contexts(const char *id, const tu_run *r, json_t *expected)
 {
 	json_t *actual;
 	bool ok;
@@ -386,12 +120,7 @@ static bool check_contexts(const char *id, const struct run *r, json_t *expected
 		return false;
 	if (!(actual = parse_contexts(id, r->out)))
 		return false;
-	ok = json_equal(expected, actual);
-	if (!ok) {
-		print_error("vector %s: contexts differ\n", id);
-		print_list("expected", expected);
-		print_list("actual", actual);
-	}
+	ok = tv_check_contexts(id, expected, actual);
 	json_decref(actual);
 	return ok;
 }
@@ -442,55 +171,55 @@ static bool position_ok(const char *text, const char *file, long line, bool need
  * message naming the offending input. A spec error points at the failing step (the spec's last
  * line); an error in a Dockerfile line points at the Dockerfile's line.
  */
-static bool check_error(const char *id, const char *what, const struct run *r, json_t *want)
+static bool check_error(const char *id, const char *what, const tu_run *r, json_t *error)
 {
-	const char *contains = member_string(want, "contains");
 	const char *nl = strchr(r->err, '\n');
-	json_t *dockerfile = json_object_get(want, "dockerfile");
 	char spec[PATH_MAX];
 	const char *file = spec;
+	tv_error_want want;
 	long line;
 	char *err;
 
+	tv_error_want_read(&want, error);
 	if (!check_exit(id, what, r, EXIT_SPEC_ERROR))
 		return false;
-	if (dockerfile) {
-		file = json_string_value(dockerfile);
-		line = (long)json_integer_value(json_object_get(want, "line"));
+	if (want.dockerfile) {
+		file = want.dockerfile;
+		line = want.line;
 	} else {
 		snprintf(spec, sizeof(spec), "vector-%s.yaml", id);
 		line = last_line(id);
 	}
 	if (r->out[0] == '\0' && strncmp(r->err, "dtn-build: ", 11) == 0 && nl && !nl[1] &&
-	    position_ok(r->err, file, line, !dockerfile) && strstr(r->err, contains))
+	    position_ok(r->err, file, line, !want.dockerfile) && strstr(r->err, want.contains))
 		return true;
-	err = show_text(r->err);
+	err = tv_show_text(r->err);
 	print_error("vector %s: `%s` should fail with no stdout (got %zu bytes) and one stderr "
 	            "line \"dtn-build: .../%s:%ld:COLUMN: ...%s...\"\n  stderr: %s\n",
-	            id, what, strlen(r->out), file, line, contains, err);
+	            id, what, strlen(r->out), file, line, want.contains, err);
 	free(err);
 	return false;
 }
 
 /* ---- the tests ------------------------------------------------------------------------------ */
 
-static struct run run_command(const char *id, const char *command)
+static tu_run run_command(const char *id, const char *command)
 {
 	char spec[PATH_MAX];
-	char *argv[] = {suite.tool, (char *)command, spec, (char *)"--json", NULL};
+	char *argv[] = {(char *)tu_dtn_build(), (char *)command, spec, (char *)"--json", NULL};
 
 	spec_path(spec, sizeof(spec), id);
 	if (strcmp(command, "context") != 0)
 		argv[3] = NULL;
-	return run_tool(argv);
+	return tu_run_cmd(argv, NULL);
 }
 
 static void test_vector(void **state)
 {
-	const struct vector_case *vc = *state;
-	json_t *expected = expected_result(vc), *error = json_object_get(expected, "error");
-	struct run df = run_command(vc->id, "dockerfile");
-	struct run ctx = run_command(vc->id, "context");
+	const tv_case *vc = *state;
+	json_t *expected = tv_expected_result(vc), *error = json_object_get(expected, "error");
+	tu_run df = run_command(vc->id, "dockerfile");
+	tu_run ctx = run_command(vc->id, "context");
 	bool ok;
 
 	if (error) {
@@ -500,89 +229,43 @@ static void test_vector(void **state)
 		ok = check_dockerfile(vc->id, &df, json_object_get(expected, "dockerfile"));
 		ok = check_contexts(vc->id, &ctx, json_object_get(expected, "contexts")) && ok;
 	}
-	run_free(&df);
-	run_free(&ctx);
+	tu_run_free(&df);
+	tu_run_free(&ctx);
 	json_decref(expected);
-	if (!ok)
-		fail_msg("vector %s (%s): dtn-build's result differs from the expectation", vc->id,
-		         member_string(vc->parity, "parity"));
-}
-
-static json_t *parity_for(const char *id)
-{
-	size_t i;
-	json_t *p;
-
-	json_array_foreach (suite.parity, i, p)
-		if (json_is_string(json_object_get(p, "id")) &&
-		    strcmp(json_string_value(json_object_get(p, "id")), id) == 0)
-			return p;
-	return NULL;
+	tv_finish(vc, ok, "dtn-build's result");
 }
 
 /* Every vector has its spec next to the fixtures and an entry in parity.json. */
 static void test_cli_vectors_cli__every_vector_has_a_spec(void **state)
 {
-	json_t *vectors = json_object_get(suite.vectors, "vectors"), *v;
+	json_t *v;
 	char path[PATH_MAX];
 	size_t i;
 
 	(void)state;
-	assert_int_equal(json_array_size(vectors),
-	                 json_integer_value(json_object_get(suite.vectors, "count")));
-	json_array_foreach (vectors, i, v) {
-		const char *id = member_string(v, "id");
+	tv_assert_count();
+	json_array_foreach (tv_vectors(), i, v) {
+		const char *id = tv_member_string(v, "id");
 
 		spec_path(path, sizeof(path), id);
 		if (access(path, R_OK) != 0)
 			fail_msg("vector %s has no spec %s", id, path);
-		if (!parity_for(id))
+		if (!tv_parity_for(id))
 			fail_msg("vector %s has no entry in parity.json", id);
 	}
 }
 
-/* ---- set-up and the test table -------------------------------------------------------------- */
-
-static json_t *load_json(const char *data, const char *name)
-{
-	char path[PATH_MAX];
-	json_error_t jerr;
-	json_t *doc;
-
-	snprintf(path, sizeof(path), "%s/vectors/%s", data, name);
-	doc = json_load_file(path, 0, &jerr);
-	if (!doc)
-		fprintf(stderr, "%s:%d: %s\n", path, jerr.line, jerr.text);
-	return doc;
-}
-
-static int resolve(const char *path, char *out)
-{
-	if (realpath(path, out))
-		return 0;
-	perror(path);
-	return -1;
-}
+/* ---- set-up --------------------------------------------------------------------------------- */
 
 /* HOME is the fixtures (as when recording); the working directory is a fresh empty one. */
 static int suite_load(void)
 {
-	const char *data = getenv("DTN_TEST_DATA"), *tool = getenv("DTN_BUILD");
-	const char *tmp = getenv("TMPDIR");
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/fixtures", data ? data : "tests/data");
-	if (resolve(path, suite.fixtures) < 0 ||
-	    resolve(tool ? tool : "build/dtn-build", suite.tool))
+	if (tv_load() < 0)
 		return -1;
-	suite.vectors = load_json(data ? data : "tests/data", "image-vectors.json");
-	suite.parity = load_json(data ? data : "tests/data", "parity.json");
-	if (!suite.vectors || !suite.parity)
-		return -1;
-	snprintf(suite.workdir, sizeof(suite.workdir), "%s/dtn-vectors-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(suite.workdir) || chdir(suite.workdir) < 0 ||
-	    setenv("HOME", suite.fixtures, 1) < 0) {
-		perror(suite.workdir);
+	tu_dtn_build(); /* a missing dtn-build stops the run here, not in the first vector */
+	snprintf(workdir, sizeof(workdir), "%s", tu_mkdtemp());
+	if (chdir(workdir) < 0) {
+		perror(workdir);
 		return -1;
 	}
 	return 0;
@@ -590,83 +273,30 @@ static int suite_load(void)
 
 static void suite_unload(void)
 {
-	if (chdir("/") == 0 && suite.workdir[0])
-		rmdir(suite.workdir);
-	json_decref(suite.vectors);
-	json_decref(suite.parity);
-}
-
-static char *test_name(const char *id)
-{
-	size_t len = strlen("test_cli_vectors_cli__") + strlen(id) + 1;
-	char *name = malloc(len);
-
-	assert_non_null(name);
-	snprintf(name, len, "test_cli_vectors_cli__%s", id);
-	return name;
-}
-
-/* One line saying how the vectors divide, like the C API runner's. */
-static void print_summary(size_t n)
-{
-	int exact = 0, corrected = 0, yaml_text = 0, other = 0;
-	size_t i;
-	json_t *p;
-
-	json_array_foreach (suite.parity, i, p) {
-		const char *kind = json_string_value(json_object_get(p, "parity"));
-
-		if (!kind)
-			continue;
-		if (strcmp(kind, "exact") == 0)
-			exact++;
-		else if (strncmp(kind, "correction-", 11) == 0)
-			corrected++;
-		else if (strcmp(kind, "yaml-text") == 0)
-			yaml_text++;
-		else
-			other++;
-	}
-	printf("vectors (CLI): %zu run, %d exact, %d correction%s, %d yaml-text, %d not "
-	       "expressible in C\n",
-	       n, exact, corrected, corrected == 1 ? "" : "s", yaml_text, other);
+	if (chdir("/") == 0 && workdir[0])
+		rmdir(workdir);
+	tv_unload();
 }
 
 int main(void)
 {
-	struct CMUnitTest *tests = NULL;
-	struct vector_case *cases = NULL;
-	json_t *vectors, *v;
-	size_t i, n = 1;
+	tv_counts c;
+	size_t run;
 	int rc = 1;
 
 	if (suite_load() < 0)
 		goto out;
-	vectors = json_object_get(suite.vectors, "vectors");
-	tests = calloc(json_array_size(vectors) + 1, sizeof(*tests));
-	cases = calloc(json_array_size(vectors) + 1, sizeof(*cases));
-	if (!tests || !cases)
-		goto out;
-	tests[0] =
-	    (struct CMUnitTest)cmocka_unit_test(test_cli_vectors_cli__every_vector_has_a_spec);
-	json_array_foreach (vectors, i, v) {
-		const char *id = json_string_value(json_object_get(v, "id"));
-		json_t *p = id ? parity_for(id) : NULL;
-
-		if (!p)
-			continue; /* reported by the first test */
-		cases[n] = (struct vector_case){.id = id, .vector = v, .parity = p};
-		tests[n] = (struct CMUnitTest){
-		    .name = test_name(id), .test_func = test_vector, .initial_state = &cases[n]};
-		n++;
-	}
-	rc = _cmocka_run_group_tests("cli_vectors_cli", tests, n, NULL, NULL);
-	print_summary(n - 1);
-	for (i = 1; i < n; i++)
-		free((char *)tests[i].name);
+	rc = tv_run_tests(
+	    "cli_vectors_cli",
+	    (struct CMUnitTest)cmocka_unit_test(test_cli_vectors_cli__every_vector_has_a_spec),
+	    test_vector, NULL, NULL, &c, &run);
+	/* one line saying how the vectors divide, like the C API runner's */
+	printf("vectors (CLI): %zu run, %d exact, %d correction%s, %d yaml-text, %d not "
+	       "expressible in C\n",
+	       run, c.kinds[TV_EXACT], c.kinds[TV_CORRECTION],
+	       c.kinds[TV_CORRECTION] == 1 ? "" : "s", c.kinds[TV_YAML_TEXT],
+	       c.kinds[TV_C_NOT_EXPRESSIBLE] + c.kinds[TV_UNKNOWN]);
 out:
-	free(tests);
-	free(cases);
 	suite_unload();
 	return rc;
 }

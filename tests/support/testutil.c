@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -138,6 +140,35 @@ static int temp_fd(void)
 	return fd;
 }
 
+/*
+ * Waits for the child and returns its wait status. One that outlives TU_RUN_TIMEOUT_MS is
+ * killed, so that a hanging command fails its test instead of stalling the whole suite.
+ */
+static int wait_for(pid_t pid, const char *what)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	long waited = 0;
+	pid_t got;
+	int st;
+
+	while ((got = waitpid(pid, &st, WNOHANG)) != pid) {
+		if (got < 0 && errno != EINTR)
+			abort();
+		if (waited >= TU_RUN_TIMEOUT_MS) {
+			fprintf(stderr, "%s did not finish within %d ms; killed\n", what,
+			        TU_RUN_TIMEOUT_MS);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0)
+				if (errno != EINTR)
+					abort();
+			break;
+		}
+		nanosleep(&tick, NULL);
+		waited += 10;
+	}
+	return st;
+}
+
 tu_run tu_run_cmd(char *const argv[], const char *cwd)
 {
 	tu_run r = {0};
@@ -155,9 +186,7 @@ tu_run tu_run_cmd(char *const argv[], const char *cwd)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			abort();
+	st = wait_for(pid, argv[0]);
 	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	r.out = slurp_fd(out);
 	r.err = slurp_fd(err);

@@ -35,9 +35,13 @@ typedef struct tu_run {
 	int status;  /* exit code, or 128 + signal */
 } tu_run;
 
+/* How long a command may run before tu_run_cmd kills it (its status is then 128 + SIGKILL). */
+#define TU_RUN_TIMEOUT_MS 60000
+
 /*
- * Runs argv (argv[0] a path; no shell) in directory `cwd` (NULL: the current one) and waits
- * for it; standard input is /dev/null. Aborts the test when the command cannot be started.
+ * Runs argv (argv[0] a path; no shell) in directory `cwd` (NULL: the current one) with this
+ * process's environment and waits for it, at most TU_RUN_TIMEOUT_MS; standard input is
+ * /dev/null. Aborts the test when the command cannot be started.
  */
 tu_run tu_run_cmd(char *const argv[], const char *cwd);
 void tu_run_free(tu_run *r);
