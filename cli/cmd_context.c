@@ -29,6 +29,7 @@ static json_t *context_json(const dtn_context *c)
 	    json_object_set_new(o, "archive_path", json_string(c->archive_path)) < 0 ||
 	    json_object_set_new(o, "kind", json_string(dtn_context_kind_name(c->kind))) < 0 ||
 	    json_object_set_new(o, "step", json_string(c->step)) < 0 ||
+	    json_object_set_new(o, "root", json_string(c->root)) < 0 ||
 	    json_object_set_new(o, "ignore", ignore) < 0)
 		goto fail_obj;
 	return o;

@@ -40,7 +40,7 @@ static int add_matches(dtn_image *img, const dtn__df_source *src, const char *ro
 		rc = source && path ? dtn__image_add_context(img, source, path, m[i].rel,
 							     m[i].is_dir ? DTN_CONTEXT_DIR
 									 : DTN_CONTEXT_FILE,
-							     step, NULL)
+							     step, NULL, root)
 				    : DTN_ENOMEM;
 		dtn__free(source);
 		dtn__free(path);

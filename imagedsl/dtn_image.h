@@ -185,6 +185,9 @@ typedef struct dtn_context {
 	dtn_context_kind kind;
 	const char *step;         /* the step that added it: "add_local_file", ... */
 	const char *const *ignore;  /* patterns from the step, NULL-terminated; never NULL */
+	const char *root;         /* absolute: the directory a relative archive path is relative
+				   * to, as a build context is to `docker build` (the spec's
+				   * directory, the Dockerfile's, or the context_dir) */
 } dtn_context;
 
 /* The number of contexts; 0 after an error. */

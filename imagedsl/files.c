@@ -70,7 +70,7 @@ static dtn_image *add_local(dtn_image *img, const char *step, const char *local,
 	if ((archive = archive_path_for(&p)))
 		rc = dtn__image_add_context(img, p.spelled, p.absolute, archive,
 					    want == WANT_DIR ? DTN_CONTEXT_DIR : DTN_CONTEXT_FILE,
-					    step, ignore);
+					    step, ignore, p.base);
 	if (rc == 0) {
 		dtn__image_begin_line(img);
 		rc = dtn__render_copy(&img->dockerfile, archive, remote);

@@ -73,7 +73,7 @@ void dtn__image_begin_line(dtn_image *img)
 
 int dtn__image_add_context(dtn_image *img, const char *source, const char *path,
 			   const char *archive_path, dtn_context_kind kind, const char *step,
-			   const char *const *ignore)
+			   const char *const *ignore, const char *root)
 {
 	dtn_context *c;
 
@@ -92,9 +92,10 @@ int dtn__image_add_context(dtn_image *img, const char *source, const char *path,
 	c->source = dtn__strdup(source);
 	c->path = dtn__strdup(path);
 	c->archive_path = dtn__strdup(archive_path);
+	c->root = dtn__strdup(root);
 	c->ignore = ignore && ignore[0] ? (const char *const *)dtn__strv_dup(ignore) : no_patterns;
 	img->ncontexts++;
-	if (!c->source || !c->path || !c->archive_path || !c->ignore)
+	if (!c->source || !c->path || !c->archive_path || !c->root || !c->ignore)
 		return DTN_ENOMEM;
 	return 0;
 }
@@ -104,6 +105,7 @@ static void context_free(dtn_context *c)
 	dtn__free((char *)c->source);
 	dtn__free((char *)c->path);
 	dtn__free((char *)c->archive_path);
+	dtn__free((char *)c->root);
 	if (c->ignore != no_patterns)
 		dtn__strv_free_array((char **)c->ignore);
 }
@@ -119,8 +121,8 @@ int dtn__image_local_path(dtn_image *img, dtn__local_path *out, const char *give
 	out->spelled = dtn__path_expand_tilde(given, dir);
 	if (out->spelled)
 		out->absolute = dtn__path_join(dir, out->spelled);
-	dtn__free(cwd);
-	if (!out->spelled || !out->absolute) {
+	out->base = cwd ? cwd : dtn__strdup(dir);
+	if (!out->spelled || !out->absolute || !out->base) {
 		dtn__local_path_free(out);
 		return DTN_ENOMEM;
 	}
@@ -131,7 +133,8 @@ void dtn__local_path_free(dtn__local_path *p)
 {
 	dtn__free(p->spelled);
 	dtn__free(p->absolute);
-	p->spelled = p->absolute = NULL;
+	dtn__free(p->base);
+	p->spelled = p->absolute = p->base = NULL;
 }
 
 dtn_image *dtn_image_base(const char *ref)

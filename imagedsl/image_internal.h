@@ -41,12 +41,13 @@ void dtn__image_begin_line(dtn_image *img);
 /* Adds a context; the strings are copied. Returns 0 or DTN_ENOMEM. */
 int dtn__image_add_context(dtn_image *img, const char *source, const char *path,
 			   const char *archive_path, dtn_context_kind kind, const char *step,
-			   const char *const *ignore);
+			   const char *const *ignore, const char *root);
 
 /* A path as the user spelled it, `~` expanded, and the same path absolute and normalised. */
 typedef struct dtn__local_path {
 	char *spelled;  /* `~` expanded, otherwise as given */
 	char *absolute;
+	char *base;     /* the absolute directory it was resolved against */
 } dtn__local_path;
 
 int dtn__image_local_path(dtn_image *img, dtn__local_path *out, const char *given);

@@ -222,6 +222,7 @@ static void test_imagedsl_image__local_files(void **state)
 		       "add_local_file");
 	assert_context(img, 2, "tree/", "tree/", DTN_CONTEXT_DIR, "add_local_dir");
 	assert_string_equal(dtn_image_context(img, 2)->ignore[0], "*.pyc");
+	assert_string_equal(dtn_image_context(img, 2)->root, tree);
 	assert_null(dtn_image_context(img, 0)->ignore[0]);
 	assert_null(dtn_image_context(img, 5));
 	snprintf(want, sizeof(want),
@@ -338,6 +339,8 @@ static void test_imagedsl_image__from_dockerfile(void **state)
 	assert_context(img, 0, src, "app.py", DTN_CONTEXT_FILE, "from_dockerfile");
 	snprintf(src, sizeof(src), "%s/docker/conf/", tree);
 	assert_context(img, 1, src, "conf/", DTN_CONTEXT_DIR, "from_dockerfile");
+	snprintf(src, sizeof(src), "%s/docker", tree);
+	assert_string_equal(dtn_image_context(img, 1)->root, src);
 	assert_df(img, "FROM busybox\nCOPY app.py /app/\nCOPY conf/ /conf/\nENV A=b\n");
 
 	/* correction 3: a newline before anything appended; none when nothing is */
@@ -372,6 +375,7 @@ static void test_imagedsl_image__from_dockerfile(void **state)
 
 static void test_imagedsl_image__dockerfile_commands(void **state)
 {
+	char want_root[PATH_MAX + 8];
 	dtn_image *img;
 	const dtn_error *err;
 
@@ -387,6 +391,9 @@ static void test_imagedsl_image__dockerfile_commands(void **state)
 		       "dockerfile_commands");
 	assert_context(img, 2, "files/hello.txt", "files/hello.txt", DTN_CONTEXT_FILE,
 		       "dockerfile_commands");
+	snprintf(want_root, sizeof(want_root), "%s/ctx", tree);
+	assert_string_equal(dtn_image_context(img, 0)->root, want_root);
+	assert_string_equal(dtn_image_context(img, 2)->root, tree);
 	assert_df(img, "FROM p\nCOPY app.py /app/\nCOPY ctxnotes.txt /n\nCOPY files/hello.txt /h\n\n");
 
 	assert_fails(dtn_image_dockerfile_commands(dtn_image_base("p"), DTN_STRV("COPY a /b"),
