@@ -45,6 +45,11 @@ void dtn__free(void *ptr)
 		allocator.free(ptr);
 }
 
+void dtn_free(void *ptr)
+{
+	dtn__free(ptr);
+}
+
 char *dtn__strndup(const char *s, size_t n)
 {
 	char *p = dtn__malloc(n + 1);

@@ -32,7 +32,8 @@ enum {
 	DTN_ESYNTAX = -6,     /* malformed input text (YAML, TOML, Dockerfile) */
 	DTN_EUSER = -7,       /* a callback asked to stop */
 	DTN_EOUTSIDE = -8,    /* a path leaves its build context */
-	DTN_EUNSUPPORTED = -9 /* valid input that this version does not support */
+	DTN_EUNSUPPORTED = -9, /* valid input that this version does not support */
+	DTN_ECHANGED = -10     /* a file changed while dtn read it */
 };
 
 /* The name of an error code ("out of memory", ...); never NULL. */
@@ -79,6 +80,9 @@ void dtn_set_allocator(const dtn_allocator *a);
  *   dtn_image_pip_install(img, DTN_STRV("requests", "pytest"), NULL);
  */
 #define DTN_STRV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Frees memory that a libdtn function handed to the caller as plain memory. Accepts NULL. */
+void dtn_free(void *ptr);
 
 /* The number of strings in a NULL-terminated list; 0 for NULL. */
 size_t dtn_strv_len(const char *const *v);

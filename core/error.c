@@ -17,6 +17,7 @@ static const char *const names[] = {
 	"stopped by a callback",
 	"path outside the build context",
 	"not supported",
+	"changed while being read",
 };
 
 const char *dtn_strerror(int code)
