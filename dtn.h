@@ -6,5 +6,6 @@
 
 #include "dtn_core.h"
 #include "dtn_image.h"
+#include "dtn_builder.h"
 
 #endif

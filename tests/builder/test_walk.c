@@ -1,0 +1,702 @@
+/*
+ * test_walk.c - build contexts: what identify sees, how the identity behaves, what the archive
+ * holds, the ignore rules, links, odd files, the digest cache and files that change.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "dtn.h"
+#include "testutil.h"
+
+static char top[PATH_MAX];   /* a scratch directory for the whole file */
+static char cache[PATH_MAX]; /* the digest cache the tests use */
+
+static void path_of(char *buf, size_t size, const char *rel)
+{
+	snprintf(buf, size, "%s/%s", top, rel);
+}
+
+/* A small tree with nested directories, an empty one, an executable, a link and a dotfile. */
+static void make_tree(const char *name)
+{
+	char p[PATH_MAX], t[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/a.txt", name);
+	tu_write(top, p, "alpha\n");
+	snprintf(p, sizeof(p), "%s/sub/b.txt", name);
+	tu_write(top, p, "bravo\n");
+	snprintf(p, sizeof(p), "%s/sub/deeper/c.txt", name);
+	tu_write(top, p, "charlie\n");
+	snprintf(p, sizeof(p), "%s/.hidden", name);
+	tu_write(top, p, "h\n");
+	snprintf(p, sizeof(p), "%s/run.sh", name);
+	tu_write(top, p, "#!/bin/sh\n");
+	snprintf(t, sizeof(t), "%s/%s/run.sh", top, name);
+	chmod(t, 0755);
+	snprintf(t, sizeof(t), "%s/%s/empty", top, name);
+	mkdir(t, 0755);
+	snprintf(t, sizeof(t), "%s/%s/link", top, name);
+	if (symlink("a.txt", t) < 0)
+		abort();
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(top, sizeof(top), "%s", tu_mkdtemp());
+	snprintf(cache, sizeof(cache), "%s/cache", top);
+	make_tree("tree");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rmtree(top);
+	return 0;
+}
+
+/* An image whose context i is `local` (relative to dir) copied to /app. */
+static dtn_image *image_of(const char *dir, const char *local, bool is_dir)
+{
+	dtn_image *img = dtn_image_resolve_from(dtn_image_base("scratch"), dir);
+
+	if (is_dir)
+		dtn_image_add_local_dir(img, local, "/app", NULL);
+	else
+		dtn_image_add_local_file(img, local, "/app/");
+	if (dtn_image_status(img) < 0)
+		fail_msg("image: %s", dtn_image_error(img)->message);
+	return img;
+}
+
+struct warnings {
+	int count;
+	char last[1024];
+};
+
+static void on_warn(const char *message, void *payload)
+{
+	struct warnings *w = payload;
+
+	w->count++;
+	snprintf(w->last, sizeof(w->last), "%s", message);
+}
+
+static dtn_builder *builder(struct warnings *w, bool daytona)
+{
+	dtn_builder *b;
+	dtn_error err;
+
+	if (dtn_builder_new(&b, &(dtn_builder_opts){.cache_dir = cache, .warn = on_warn,
+						    .payload = w, .for_daytona = daytona},
+			    &err) < 0)
+		fail_msg("builder: %s", err.message);
+	return b;
+}
+
+/* The identity of `local` under dir (a directory context), or "" with *code on failure. */
+static void identify(const char *dir, const char *local, bool is_dir, char hash[65], int *code,
+		     dtn_context_id **keep)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_image *img = image_of(dir, local, is_dir);
+	dtn_context_id *id = NULL;
+	dtn_error err;
+
+	*code = dtn_builder_identify(b, dtn_image_context(img, 0), &id, &err);
+	hash[0] = '\0';
+	if (*code == 0)
+		memcpy(hash, id->hash, 65);
+	if (keep)
+		*keep = id;
+	else
+		dtn_context_id_free(id);
+	dtn_builder_save_cache(b, &err);
+	dtn_image_free(img);
+	dtn_builder_free(b);
+}
+
+static void hash_of(const char *local, char hash[65])
+{
+	int code;
+
+	identify(top, local, true, hash, &code, NULL);
+	assert_int_equal(code, 0);
+	assert_int_equal(strlen(hash), 64);
+}
+
+static void test_builder_walk__counts(void **state)
+{
+	dtn_context_id *id;
+	char hash[65];
+	int code;
+
+	(void)state;
+	identify(top, "tree", true, hash, &code, &id);
+	assert_int_equal(code, 0);
+	assert_int_equal(id->files, 5);
+	assert_int_equal(id->dirs, 4); /* tree, sub, deeper, empty */
+	assert_int_equal(id->links, 1);
+	assert_int_equal(id->bytes, 6 + 6 + 8 + 2 + 10);
+	assert_int_equal(id->excluded, 0);
+	assert_null(id->excluded_by[0]);
+	dtn_context_id_free(id);
+}
+
+/* Runs `change` on a copy of the tree and returns whether the identity changed. */
+static bool changes_identity(void (*change)(const char *dir))
+{
+	char base[65], after[65], dir[PATH_MAX];
+	static int n;
+	char name[32];
+
+	snprintf(name, sizeof(name), "copy%d/tree", n++);
+	make_tree(name);
+	hash_of(name, base);
+	path_of(dir, sizeof(dir), name);
+	change(dir);
+	hash_of(name, after);
+	return strcmp(base, after) != 0;
+}
+
+static void write_at(const char *dir, const char *rel, const char *text)
+{
+	tu_write(dir, rel, text);
+}
+
+static void change_content(const char *dir) { write_at(dir, "a.txt", "alphA\n"); }
+static void change_dotfile(const char *dir) { write_at(dir, ".hidden", "H\n"); }
+static void add_file(const char *dir) { write_at(dir, "sub/new.txt", ""); }
+
+static void rename_file(const char *dir)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/sub/b.txt", dir);
+	snprintf(b, sizeof(b), "%s/sub/B.txt", dir);
+	assert_int_equal(rename(a, b), 0);
+}
+
+static void change_mode(const char *dir)
+{
+	char a[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/a.txt", dir);
+	assert_int_equal(chmod(a, 0600), 0);
+}
+
+static void change_link(const char *dir)
+{
+	char a[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/link", dir);
+	assert_int_equal(unlink(a), 0);
+	assert_int_equal(symlink("run.sh", a), 0);
+}
+
+static void add_empty_dir(const char *dir)
+{
+	char a[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/sub/more", dir);
+	assert_int_equal(mkdir(a, 0755), 0);
+}
+
+static void touch_times(const char *dir)
+{
+	char a[PATH_MAX];
+	struct timespec ts[2] = {{1000000, 0}, {1000000, 0}};
+
+	snprintf(a, sizeof(a), "%s/a.txt", dir);
+	assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+	snprintf(a, sizeof(a), "%s/sub", dir);
+	assert_int_equal(utimensat(AT_FDCWD, a, ts, 0), 0);
+}
+
+static void change_owner(const char *dir)
+{
+	char a[PATH_MAX];
+
+	snprintf(a, sizeof(a), "%s/a.txt", dir);
+	/* as root this changes the owner; as anyone else chown to oneself still succeeds */
+	assert_int_equal(lchown(a, getuid() == 0 ? 1234 : getuid(), getgid()), 0);
+}
+
+static void test_builder_walk__identity_changes(void **state)
+{
+	(void)state;
+	assert_true(changes_identity(change_content));
+	assert_true(changes_identity(change_dotfile));
+	assert_true(changes_identity(add_file));
+	assert_true(changes_identity(rename_file));
+	assert_true(changes_identity(change_mode));
+	assert_true(changes_identity(change_link));
+	assert_true(changes_identity(add_empty_dir));
+}
+
+static void test_builder_walk__identity_stable(void **state)
+{
+	char a[65], b[65], c[65];
+
+	(void)state;
+	assert_false(changes_identity(touch_times));
+	assert_false(changes_identity(change_owner));
+	/* checkout location: the same tree elsewhere, made in another order */
+	hash_of("tree", a);
+	tu_write(top, "elsewhere/deep/down/tree/sub/deeper/c.txt", "charlie\n");
+	tu_write(top, "elsewhere/deep/down/tree/sub/b.txt", "bravo\n");
+	tu_write(top, "elsewhere/deep/down/tree/run.sh", "#!/bin/sh\n");
+	tu_write(top, "elsewhere/deep/down/tree/.hidden", "h\n");
+	tu_write(top, "elsewhere/deep/down/tree/a.txt", "alpha\n");
+	{
+		char p[PATH_MAX];
+
+		path_of(p, sizeof(p), "elsewhere/deep/down/tree/run.sh");
+		chmod(p, 0755);
+		path_of(p, sizeof(p), "elsewhere/deep/down/tree/empty");
+		mkdir(p, 0755);
+		path_of(p, sizeof(p), "elsewhere/deep/down/tree/link");
+		assert_int_equal(symlink("a.txt", p), 0);
+		path_of(p, sizeof(p), "elsewhere/deep/down");
+		{
+			int code;
+
+			identify(p, "tree", true, b, &code, NULL);
+			assert_int_equal(code, 0);
+		}
+	}
+	assert_string_equal(a, b);
+	/* the archive path is part of the identity */
+	{
+		int code;
+		dtn_image *img;
+
+		(void)img;
+		identify(top, "./tree", true, c, &code, NULL);
+		assert_string_equal(a, c); /* "./tree" and "tree" give the same archive */
+	}
+}
+
+/* ---- the archive ---- */
+
+static int collect(const void *data, size_t len, void *payload)
+{
+	FILE *f = payload;
+
+	return fwrite(data, 1, len, f) == len ? 0 : -1;
+}
+
+/* Archives context 0 of img into memory (a tmpfile); returns the FILE positioned at 0. */
+static FILE *archive_of(dtn_image *img, const char *hash, int *code)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	FILE *f = tmpfile();
+	dtn_error err;
+
+	*code = dtn_builder_archive(b, dtn_image_context(img, 0), hash, collect, f, &err);
+	dtn_builder_free(b);
+	rewind(f);
+	return f;
+}
+
+/* Reads the archive and checks each entry against the file it came from. */
+static size_t check_entries(FILE *f, const char *const *want, const char *src_dir,
+			    const char *prefix)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *ae;
+	size_t n = 0;
+
+	archive_read_support_format_tar(ar);
+	assert_int_equal(archive_read_open_FILE(ar, f), ARCHIVE_OK);
+	while (archive_read_next_header(ar, &ae) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(ae);
+		char src[PATH_MAX];
+		struct stat st;
+
+		assert_non_null(want[n]);
+		assert_string_equal(name, want[n]);
+		assert_int_equal(archive_entry_uid(ae), 0);
+		assert_int_equal(archive_entry_gid(ae), 0);
+		assert_int_equal(archive_entry_mtime(ae), 0);
+		assert_true(!archive_entry_uname(ae) || !*archive_entry_uname(ae));
+		assert_true(!archive_entry_gname(ae) || !*archive_entry_gname(ae));
+		snprintf(src, sizeof(src), "%s/%s", src_dir, name + strlen(prefix));
+		assert_int_equal(lstat(src, &st), 0);
+		assert_int_equal(archive_entry_perm(ae), st.st_mode & 07777);
+		if (S_ISREG(st.st_mode)) {
+			char *buf = malloc((size_t)st.st_size + 1), *got = malloc((size_t)st.st_size + 1);
+			FILE *sf = fopen(src, "rb");
+
+			assert_int_equal(archive_entry_size(ae), st.st_size);
+			assert_int_equal(fread(buf, 1, (size_t)st.st_size, sf), (size_t)st.st_size);
+			assert_int_equal(archive_read_data(ar, got, (size_t)st.st_size + 1), st.st_size);
+			assert_memory_equal(buf, got, (size_t)st.st_size);
+			fclose(sf);
+			free(buf);
+			free(got);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t len = readlink(src, target, sizeof(target) - 1);
+
+			target[len] = '\0';
+			assert_int_equal(archive_entry_filetype(ae), AE_IFLNK);
+			assert_string_equal(archive_entry_symlink(ae), target);
+		} else {
+			assert_int_equal(archive_entry_filetype(ae), AE_IFDIR);
+		}
+		n++;
+	}
+	assert_null(want[n]);
+	archive_read_free(ar);
+	return n;
+}
+
+static void test_builder_walk__archive_round_trip(void **state)
+{
+	char hash[65], src[PATH_MAX];
+	int code;
+	dtn_image *img;
+	FILE *f;
+
+	(void)state;
+	hash_of("tree", hash);
+	img = image_of(top, "tree", true);
+	f = archive_of(img, hash, &code);
+	assert_int_equal(code, 0);
+	path_of(src, sizeof(src), "tree");
+	/* depth first, each directory's entries in byte order */
+	check_entries(f,
+		      DTN_STRV("tree/", "tree/.hidden", "tree/a.txt", "tree/empty/", "tree/link",
+			       "tree/run.sh", "tree/sub/", "tree/sub/b.txt", "tree/sub/deeper/",
+			       "tree/sub/deeper/c.txt"),
+		      src, "tree/");
+	fclose(f);
+	dtn_image_free(img);
+}
+
+/* Two archives of the same tree are the same bytes. */
+static void test_builder_walk__archive_deterministic(void **state)
+{
+	char hash[65];
+	int code;
+	dtn_image *img = image_of(top, "tree", true);
+	FILE *a, *b;
+	int ca, cb;
+
+	(void)state;
+	hash_of("tree", hash);
+	a = archive_of(img, hash, &code);
+	b = archive_of(img, NULL, &code);
+	do {
+		ca = fgetc(a);
+		cb = fgetc(b);
+		assert_int_equal(ca, cb);
+	} while (ca != EOF);
+	fclose(a);
+	fclose(b);
+	dtn_image_free(img);
+}
+
+static void test_builder_walk__long_names(void **state)
+{
+	char name[400], src[PATH_MAX], hash[65];
+	int code;
+	dtn_image *img;
+	FILE *f;
+
+	(void)state;
+	memset(name, 'n', 200);
+	snprintf(name + 200, sizeof(name) - 200, "/%s.txt", "still-a-long-name-beyond-ustar-limits");
+	{
+		char rel[PATH_MAX];
+
+		snprintf(rel, sizeof(rel), "long/%s", name);
+		tu_write(top, rel, "long\n");
+	}
+	hash_of("long", hash);
+	img = image_of(top, "long", true);
+	f = archive_of(img, hash, &code);
+	assert_int_equal(code, 0);
+	path_of(src, sizeof(src), "long");
+	{
+		char d[PATH_MAX], full[PATH_MAX];
+
+		snprintf(d, sizeof(d), "long/%.200s/", name);
+		snprintf(full, sizeof(full), "long/%s", name);
+		check_entries(f, DTN_STRV("long/", d, full), src, "long/");
+	}
+	fclose(f);
+	dtn_image_free(img);
+}
+
+/* A file changed after identify: the archive says so instead of mixing versions. */
+static void test_builder_walk__changed_after_identify(void **state)
+{
+	char hash[65];
+	int code;
+	dtn_image *img;
+	FILE *f;
+
+	(void)state;
+	tu_write(top, "moving/x.txt", "one\n");
+	hash_of("moving", hash);
+	tu_write(top, "moving/x.txt", "two\n");
+	img = image_of(top, "moving", true);
+	f = archive_of(img, hash, &code);
+	assert_int_equal(code, DTN_ECHANGED);
+	fclose(f);
+	dtn_image_free(img);
+}
+
+/* ---- ignore rules ---- */
+
+static void test_builder_walk__dockerignore(void **state)
+{
+	dtn_context_id *id;
+	char hash[65], root[PATH_MAX];
+	int code;
+
+	(void)state;
+	tu_write(top, "proj/.dockerignore", "# build output\n**/*.pyc\nsrc/build\n!src/build/keep.txt\n");
+	tu_write(top, "proj/src/app.py", "print(1)\n");
+	tu_write(top, "proj/src/app.pyc", "x");
+	tu_write(top, "proj/src/pkg/mod.pyc", "x");
+	tu_write(top, "proj/src/build/out.o", "x");
+	tu_write(top, "proj/src/build/keep.txt", "keep\n");
+	path_of(root, sizeof(root), "proj");
+	identify(root, "src", true, hash, &code, &id);
+	assert_int_equal(code, 0);
+	/* app.py, build/keep.txt */
+	assert_int_equal(id->files, 2);
+	/* app.pyc, pkg/mod.pyc, build/out.o */
+	assert_int_equal(id->excluded, 3);
+	assert_non_null(strstr(id->excluded_by[0], ".dockerignore:2 **/*.pyc"));
+	assert_non_null(strstr(id->excluded_by[1], ".dockerignore:3 src/build"));
+	assert_null(id->excluded_by[2]);
+	dtn_context_id_free(id);
+
+	/* a file the rules leave out cannot be named on its own */
+	identify(root, "src/app.pyc", false, hash, &code, NULL);
+	assert_int_equal(code, DTN_EINVAL);
+}
+
+static void test_builder_walk__step_patterns(void **state)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_image *img = dtn_image_resolve_from(dtn_image_base("x"), top);
+	dtn_context_id *id;
+	dtn_error err;
+	char *text;
+
+	(void)state;
+	dtn_image_add_local_dir(img, "tree", "/t",
+				&(dtn_dir_opts){.ignore = DTN_STRV("sub", "*.sh")});
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id, &err), 0);
+	assert_int_equal(id->files, 2); /* a.txt, .hidden */
+	assert_int_equal(id->excluded, 2);
+	assert_string_equal(id->excluded_by[0], "ignore[0] sub");
+	assert_string_equal(id->excluded_by[1], "ignore[1] *.sh");
+	dtn_context_id_free(id);
+	{
+		char p[PATH_MAX];
+
+		path_of(p, sizeof(p), "tree/sub/b.txt");
+		assert_int_equal(dtn_builder_explain(b, dtn_image_context(img, 0), p, &text, &err), 0);
+		assert_non_null(strstr(text, "left out by ignore[0] sub"));
+		dtn_free(text);
+		path_of(p, sizeof(p), "tree/a.txt");
+		assert_int_equal(dtn_builder_explain(b, dtn_image_context(img, 0), p, &text, &err), 0);
+		assert_non_null(strstr(text, "in the archive as tree/a.txt"));
+		dtn_free(text);
+		assert_int_equal(dtn_builder_explain(b, dtn_image_context(img, 0), "/elsewhere", &text,
+						     &err), 0);
+		assert_null(text);
+	}
+	dtn_image_free(img);
+	dtn_builder_free(b);
+}
+
+/* ---- links and odd files ---- */
+
+static void test_builder_walk__links(void **state)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, true);
+	dtn_image *img = image_of(top, "tree", true);
+	dtn_context_id *id;
+	dtn_error err;
+	char p[PATH_MAX], hash[65];
+	int code;
+
+	(void)state;
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id, &err), 0);
+	assert_int_equal(w.count, 1);
+	assert_non_null(strstr(w.last, "tree/link"));
+	assert_non_null(strstr(w.last, "empty files"));
+	dtn_context_id_free(id);
+	dtn_image_free(img);
+	dtn_builder_free(b);
+
+	/* a file named by a step that is a link: followed inside the root, refused outside */
+	tu_write(top, "links/real.txt", "real\n");
+	path_of(p, sizeof(p), "links/inside.txt");
+	assert_int_equal(symlink("real.txt", p), 0);
+	path_of(p, sizeof(p), "links/outside.txt");
+	assert_int_equal(symlink("/etc/hostname", p), 0);
+	path_of(p, sizeof(p), "links");
+	identify(p, "inside.txt", false, hash, &code, NULL);
+	assert_int_equal(code, 0);
+	identify(p, "outside.txt", false, hash, &code, NULL);
+	assert_int_equal(code, DTN_EOUTSIDE);
+}
+
+static void test_builder_walk__socket_skipped(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_image *img;
+	dtn_context_id *id;
+	dtn_error err;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	(void)state;
+	tu_write(top, "sock/a.txt", "a");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock/s", top);
+	if (strlen(sa.sun_path) >= sizeof(sa.sun_path) - 1)
+		skip(); /* the scratch path is too long for a socket name */
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	img = image_of(top, "sock", true);
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id, &err), 0);
+	assert_int_equal(id->skipped, 1);
+	assert_int_equal(id->files, 1);
+	assert_non_null(strstr(w.last, "sock/s: skipped"));
+	dtn_context_id_free(id);
+	dtn_image_free(img);
+	dtn_builder_free(b);
+	close(fd);
+}
+
+/* ---- the digest cache ---- */
+
+/* Once a tree is old enough to be cached, identify reads no file. */
+static void test_builder_walk__cache_hits(void **state)
+{
+	dtn_context_id *id;
+	char hash1[65], hash2[65];
+	int code;
+
+	(void)state;
+	tu_write(top, "cached/one.txt", "1\n");
+	tu_write(top, "cached/two/three.txt", "3\n");
+	sleep(3); /* the cache refuses files changed in the last two seconds */
+	identify(top, "cached", true, hash1, &code, &id);
+	assert_int_equal(code, 0);
+	assert_int_equal(id->cache_hits, 0);
+	dtn_context_id_free(id);
+	identify(top, "cached", true, hash2, &code, &id);
+	assert_int_equal(id->cache_hits, 2);
+	assert_string_equal(hash1, hash2);
+	dtn_context_id_free(id);
+	/* a changed file is read again */
+	tu_write(top, "cached/one.txt", "one\n");
+	identify(top, "cached", true, hash2, &code, &id);
+	assert_int_equal(id->cache_hits, 1);
+	assert_string_not_equal(hash1, hash2);
+	dtn_context_id_free(id);
+}
+
+static void test_builder_walk__missing_source(void **state)
+{
+	dtn_image *img = image_of(top, "tree", true);
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_context_id *id;
+	dtn_error err;
+	char from[PATH_MAX], to[PATH_MAX];
+
+	(void)state;
+	path_of(from, sizeof(from), "tree");
+	path_of(to, sizeof(to), "tree-moved");
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id, &err),
+			 DTN_ENOTFOUND);
+	assert_non_null(strstr(err.message, "tree"));
+	assert_int_equal(rename(to, from), 0);
+	dtn_image_free(img);
+	dtn_builder_free(b);
+}
+
+static void test_builder_walk__allocation_failures(void **state)
+{
+	dtn_image *img = image_of(top, "tree", true);
+	long n;
+
+	(void)state;
+	for (n = 1;; n++) {
+		dtn_builder *b = NULL;
+		dtn_context_id *id = NULL;
+		dtn_error err;
+		FILE *f = tmpfile();
+		int rc;
+
+		tu_fail_alloc_after(n);
+		rc = dtn_builder_new(&b, &(dtn_builder_opts){.cache_dir = ""}, &err);
+		if (rc == 0)
+			rc = dtn_builder_identify(b, dtn_image_context(img, 0), &id, &err);
+		if (rc == 0)
+			rc = dtn_builder_archive(b, dtn_image_context(img, 0), id->hash, collect, f,
+						 &err);
+		tu_alloc_reset();
+		dtn_context_id_free(id);
+		dtn_builder_free(b);
+		fclose(f);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, DTN_ENOMEM);
+		assert_true(n < 100000);
+	}
+	assert_true(n > 10);
+	dtn_image_free(img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builder_walk__counts),
+		cmocka_unit_test(test_builder_walk__identity_changes),
+		cmocka_unit_test(test_builder_walk__identity_stable),
+		cmocka_unit_test(test_builder_walk__archive_round_trip),
+		cmocka_unit_test(test_builder_walk__archive_deterministic),
+		cmocka_unit_test(test_builder_walk__long_names),
+		cmocka_unit_test(test_builder_walk__changed_after_identify),
+		cmocka_unit_test(test_builder_walk__dockerignore),
+		cmocka_unit_test(test_builder_walk__step_patterns),
+		cmocka_unit_test(test_builder_walk__links),
+		cmocka_unit_test(test_builder_walk__socket_skipped),
+		cmocka_unit_test(test_builder_walk__cache_hits),
+		cmocka_unit_test(test_builder_walk__missing_source),
+		cmocka_unit_test(test_builder_walk__allocation_failures),
+	};
+
+	return cmocka_run_group_tests_name("builder/walk", tests, setup, teardown);
+}
