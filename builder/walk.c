@@ -7,8 +7,6 @@
  * tar and hashing it on the way, and checks at the end that the tree still has the identity
  * identify computed.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,50 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "builder_internal.h"
-
-/* One entry of the directory being walked. */
-typedef struct entry {
-	char *name;
-	struct stat st;
-	char kind;            /* 'f' file, 'd' directory, 'l' link */
-	bool reinclude_only;  /* an excluded directory walked for entries included again */
-	unsigned char digest[DTN__SHA256_LEN];
-	int rc;               /* of hashing the file */
-	int err_errno;
-} entry;
-
-typedef struct walk {
-	dtn_builder *b;
-	const dtn_context *ctx;
-	dtn_context_id *id;
-	dtn_error *err;
-	const dtn__ignore *root_rules; /* the root's .dockerignore, borrowed; may be NULL */
-	dtn__ignore *step_rules;       /* the step's patterns; may be NULL */
-	bool *root_used, *step_used;   /* rules that left something out */
-	char *root_rel;     /* the context's top relative to its root; NULL: outside the root */
-	char *prefix;       /* entry names start with it ("" for the root itself) */
-	dtn__buf rel;       /* the current path relative to the top */
-	dtn__buf match;     /* scratch for the path relative to the root */
-	time_t started;     /* before any file was read, for the cache's racy-time rule */
-	/* archive only */
-	struct archive *ar;
-	struct archive_entry *ae;
-	dtn_write_fn write;
-	void *payload;
-	int write_rc;       /* why the write callback failed */
-	dtn__sha256 *sha;
-	char *buf;
-	dtn__buf pending;   /* directories whose header waits for a first entry inside */
-	size_t *pending_ends;
-	size_t npending, cappending;
-} walk;
+#include "walk.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-static int fail(walk *w, int code, const char *fmt, ...) DTN__PRINTF(3, 4);
-
-static int fail(walk *w, int code, const char *fmt, ...)
+int dtn__walk_fail(dtn__walk *w, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -76,7 +35,7 @@ static int fail(walk *w, int code, const char *fmt, ...)
 }
 
 /* The current path for messages: the source joined with the relative path. */
-static const char *shown(walk *w, const char *name, char *buf, size_t size)
+const char *dtn__walk_shown(dtn__walk *w, const char *name, char *buf, size_t size)
 {
 	const char *rel = dtn__buf_cstr(&w->rel);
 
@@ -85,22 +44,22 @@ static const char *shown(walk *w, const char *name, char *buf, size_t size)
 	return buf;
 }
 
-static int fail_errno(walk *w, const char *what, const char *name, int e)
+int dtn__walk_fail_errno(dtn__walk *w, const char *what, const char *name, int e)
 {
 	char path[PATH_MAX];
 
-	shown(w, name, path, sizeof(path));
+	dtn__walk_shown(w, name, path, sizeof(path));
 	if (e == ENOENT)
-		return fail(w, DTN_ENOTFOUND, "%s vanished while it was read", path);
+		return dtn__walk_fail(w, DTN_ENOTFOUND, "%s vanished while it was read", path);
 	if (e == ENOMEM)
-		return fail(w, DTN_ENOMEM, "out of memory");
-	return fail(w, DTN_EIO, "cannot %s %s: %s", what, path, strerror(e));
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	return dtn__walk_fail(w, DTN_EIO, "cannot %s %s: %s", what, path, strerror(e));
 }
 
 /* ---- ignore rules ------------------------------------------------------------------------ */
 
 /* The path relative to the root of `rel` (relative to the top), in w->match. */
-static const char *root_path(walk *w, const char *rel)
+const char *dtn__walk_root_path(dtn__walk *w, const char *rel)
 {
 	dtn__buf *m = &w->match;
 
@@ -116,7 +75,7 @@ static const char *root_path(walk *w, const char *rel)
  * Whether the rules leave out `rel` (relative to the top). *reinclude says whether an excluded
  * directory may still hold entries an exception takes back, so that it must be walked.
  */
-static int excluded(walk *w, const char *rel, bool is_dir, bool *reinclude)
+static int excluded(dtn__walk *w, const char *rel, bool is_dir, bool *reinclude)
 {
 	int rule = -1, out = 0;
 	const char *rp;
@@ -129,7 +88,7 @@ static int excluded(walk *w, const char *rel, bool is_dir, bool *reinclude)
 		*reinclude = is_dir && dtn__ignore_may_reinclude(w->step_rules, rel, strlen(rel));
 	}
 	if (!out && w->root_rules && w->root_rel) {
-		if (!(rp = root_path(w, rel)))
+		if (!(rp = dtn__walk_root_path(w, rel)))
 			return DTN_ENOMEM;
 		if (*rp && dtn__ignore_match(w->root_rules, rp, strlen(rp), is_dir, &rule) == 1) {
 			out = 1;
@@ -143,7 +102,7 @@ static int excluded(walk *w, const char *rel, bool is_dir, bool *reinclude)
 
 /* ---- directory listing ------------------------------------------------------------------- */
 
-static void entries_free(entry *v, size_t n)
+static void entries_free(dtn__entry *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		dtn__free(v[i].name);
@@ -152,15 +111,15 @@ static void entries_free(entry *v, size_t n)
 
 static int entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+	return strcmp(((const dtn__entry *)a)->name, ((const dtn__entry *)b)->name);
 }
 
-static int push_entry(entry **v, size_t *n, size_t *cap, const char *name, const struct stat *st,
+static int push_entry(dtn__entry **v, size_t *n, size_t *cap, const char *name, const struct stat *st,
 		      char kind)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 16;
-		entry *p = dtn__realloc(*v, c * sizeof(*p));
+		dtn__entry *p = dtn__realloc(*v, c * sizeof(*p));
 
 		if (!p)
 			return DTN_ENOMEM;
@@ -188,9 +147,9 @@ static char kind_of(mode_t mode)
 }
 
 /* Lists a directory: its entries with their lstat, sorted by name; others are skipped. */
-static int list_dir(walk *w, int dfd, entry **out, size_t *count)
+static int list_dir(dtn__walk *w, int dfd, dtn__entry **out, size_t *count)
 {
-	entry *v = NULL;
+	dtn__entry *v = NULL;
 	size_t n = 0, cap = 0;
 	int fd = dup(dfd), rc = 0;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -202,7 +161,7 @@ static int list_dir(walk *w, int dfd, entry **out, size_t *count)
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return fail_errno(w, "list", NULL, errno);
+		return dtn__walk_fail_errno(w, "list", NULL, errno);
 	}
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		struct stat st;
@@ -211,20 +170,20 @@ static int list_dir(walk *w, int dfd, entry **out, size_t *count)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = fail_errno(w, "read", de->d_name, errno);
+			rc = dtn__walk_fail_errno(w, "read", de->d_name, errno);
 			break;
 		}
 		if (!(kind = kind_of(st.st_mode))) {
 			w->id->skipped++;
 			dtn__builder_warn(w->b, "%s: skipped (not a file, directory or link)",
-					  shown(w, de->d_name, path, sizeof(path)));
+					  dtn__walk_shown(w, de->d_name, path, sizeof(path)));
 			continue;
 		}
 		if (push_entry(&v, &n, &cap, de->d_name, &st, kind) < 0)
-			rc = fail(w, DTN_ENOMEM, "out of memory");
+			rc = dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	}
 	if (rc == 0 && errno)
-		rc = fail_errno(w, "list", NULL, errno);
+		rc = dtn__walk_fail_errno(w, "list", NULL, errno);
 	closedir(d);
 	if (rc < 0) {
 		entries_free(v, n);
@@ -250,10 +209,8 @@ static bool same_version(const struct stat *a, const struct stat *b)
  * NULL). The file must still be the version listed (`listed`) before and after. Returns 0,
  * DTN_ECHANGED, or a negative errno-style failure in *e.
  */
-typedef int (*chunk_fn)(walk *w, const char *data, size_t len);
-
-static int read_file(walk *w, int fd, const struct stat *listed, dtn__sha256 *sha, char *buf,
-		     chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e)
+int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sha256 *sha, char *buf,
+		     dtn__chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e)
 {
 	struct stat st;
 	unsigned long long total = 0;
@@ -288,30 +245,30 @@ static int read_file(walk *w, int fd, const struct stat *listed, dtn__sha256 *sh
 }
 
 /* Opens a listed file without following a link put in its place. */
-static int open_listed(int dfd, const char *name)
+int dtn__walk_open_listed(int dfd, const char *name)
 {
 	return openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 }
 
 struct batch {
-	walk *w;
+	dtn__walk *w;
 	int dfd;
-	entry **todo;
+	dtn__entry **todo;
 };
 
 static void hash_one(size_t i, unsigned worker, void *arg)
 {
 	struct batch *bt = arg;
-	entry *en = bt->todo[i];
+	dtn__entry *en = bt->todo[i];
 	dtn__hasher *h = &bt->w->b->hashers[worker];
-	int fd = open_listed(bt->dfd, en->name);
+	int fd = dtn__walk_open_listed(bt->dfd, en->name);
 
 	if (fd < 0) {
 		en->rc = DTN_EIO;
 		en->err_errno = errno;
 		return;
 	}
-	en->rc = read_file(bt->w, fd, &en->st, h->sha, h->buf, NULL, en->digest, &en->err_errno);
+	en->rc = dtn__walk_read_file(bt->w, fd, &en->st, h->sha, h->buf, NULL, en->digest, &en->err_errno);
 	close(fd);
 	if (en->rc == 0) {
 		dtn__stat_sig sig;
@@ -322,27 +279,27 @@ static void hash_one(size_t i, unsigned worker, void *arg)
 	}
 }
 
-static int entry_error(walk *w, const entry *en)
+static int entry_error(dtn__walk *w, const dtn__entry *en)
 {
 	char path[PATH_MAX];
 
 	if (en->rc == DTN_ECHANGED)
-		return fail(w, DTN_ECHANGED, "%s changed while it was read",
-			    shown(w, en->name, path, sizeof(path)));
+		return dtn__walk_fail(w, DTN_ECHANGED, "%s changed while it was read",
+			    dtn__walk_shown(w, en->name, path, sizeof(path)));
 	if (en->rc == DTN_EIO)
-		return fail_errno(w, "read", en->name, en->err_errno);
-	return fail(w, en->rc, "cannot hash %s", shown(w, en->name, path, sizeof(path)));
+		return dtn__walk_fail_errno(w, "read", en->name, en->err_errno);
+	return dtn__walk_fail(w, en->rc, "cannot hash %s", dtn__walk_shown(w, en->name, path, sizeof(path)));
 }
 
 /* identify: digests of the directory's files, from the cache or read on all threads. */
-static int hash_files(walk *w, int dfd, entry *v, size_t n)
+static int hash_files(dtn__walk *w, int dfd, dtn__entry *v, size_t n)
 {
-	entry **todo = dtn__calloc(n ? n : 1, sizeof(*todo));
+	dtn__entry **todo = dtn__calloc(n ? n : 1, sizeof(*todo));
 	size_t ntodo = 0;
 	int rc = 0;
 
 	if (!todo)
-		return fail(w, DTN_ENOMEM, "out of memory");
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		dtn__stat_sig sig;
 
@@ -360,124 +317,6 @@ static int hash_files(walk *w, int dfd, entry *v, size_t n)
 			rc = entry_error(w, todo[i]);
 	dtn__free(todo);
 	return rc;
-}
-
-/* ---- the archive ------------------------------------------------------------------------- */
-
-static int ar_fail(walk *w)
-{
-	if (w->write_rc)
-		return fail(w, w->write_rc, "the archive's consumer stopped it");
-	return fail(w, DTN_EIO, "cannot write the archive: %s", archive_error_string(w->ar));
-}
-
-/* The entry name of `rel`: the prefix joined with it. */
-static const char *entry_name(walk *w, const char *rel, dtn__buf *out)
-{
-	out->len = 0;
-	dtn__buf_puts(out, w->prefix);
-	if (*w->prefix && *rel)
-		dtn__buf_putc(out, '/');
-	dtn__buf_puts(out, rel);
-	return out->failed ? NULL : dtn__buf_cstr(out);
-}
-
-static int write_header(walk *w, const char *name, const struct stat *st, const char *target)
-{
-	struct archive_entry *ae = w->ae;
-
-	archive_entry_clear(ae);
-	archive_entry_copy_pathname(ae, name);
-	archive_entry_set_perm(ae, st->st_mode & 07777);
-	archive_entry_set_uid(ae, 0);
-	archive_entry_set_gid(ae, 0);
-	archive_entry_set_mtime(ae, 0, 0);
-	if (S_ISDIR(st->st_mode)) {
-		archive_entry_set_filetype(ae, AE_IFDIR);
-	} else if (S_ISLNK(st->st_mode)) {
-		archive_entry_set_filetype(ae, AE_IFLNK);
-		archive_entry_copy_symlink(ae, target);
-	} else {
-		archive_entry_set_filetype(ae, AE_IFREG);
-		archive_entry_set_size(ae, st->st_size);
-	}
-	if (archive_write_header(w->ar, ae) < ARCHIVE_WARN)
-		return ar_fail(w);
-	return 0;
-}
-
-/* Directory headers wait until something inside them is written, or the directory ends. */
-static int push_pending(walk *w, const char *name, const struct stat *st)
-{
-	if (w->npending == w->cappending) {
-		size_t c = w->cappending ? w->cappending * 2 : 16;
-		size_t *p = dtn__realloc(w->pending_ends, c * sizeof(*p));
-
-		if (!p)
-			return fail(w, DTN_ENOMEM, "out of memory");
-		w->pending_ends = p;
-		w->cappending = c;
-	}
-	/* each pending directory: its stat, then its name and a NUL */
-	dtn__buf_add(&w->pending, (const char *)st, sizeof(*st));
-	dtn__buf_add(&w->pending, name, strlen(name) + 1);
-	if (w->pending.failed)
-		return fail(w, DTN_ENOMEM, "out of memory");
-	w->pending_ends[w->npending++] = w->pending.len;
-	return 0;
-}
-
-static int flush_pending(walk *w)
-{
-	size_t start = 0;
-	int rc = 0;
-
-	for (size_t i = 0; i < w->npending && rc == 0; i++) {
-		struct stat st;
-
-		memcpy(&st, w->pending.data + start, sizeof(st));
-		rc = write_header(w, w->pending.data + start + sizeof(st), &st, NULL);
-		start = w->pending_ends[i];
-	}
-	w->npending = 0;
-	w->pending.len = 0;
-	return rc;
-}
-
-/* Drops the innermost pending directory (it stays out of the archive). */
-static void pop_pending(walk *w)
-{
-	w->npending--;
-	w->pending.len = w->npending ? w->pending_ends[w->npending - 1] : 0;
-}
-
-static int tar_chunk(walk *w, const char *data, size_t len)
-{
-	if (archive_write_data(w->ar, data, len) < 0)
-		return ar_fail(w);
-	return 0;
-}
-
-/* archive: one file, written and hashed in one read. */
-static int archive_file(walk *w, int dfd, entry *en, const char *name)
-{
-	int fd, rc, e;
-	char path[PATH_MAX];
-
-	if ((rc = flush_pending(w)) < 0 || (rc = write_header(w, name, &en->st, NULL)) < 0)
-		return rc;
-	if ((fd = dfd >= 0 ? open_listed(dfd, en->name) : open(w->ctx->path, O_RDONLY | O_CLOEXEC)) <
-	    0)
-		return fail_errno(w, "open", en->name, errno);
-	rc = read_file(w, fd, &en->st, w->sha, w->buf, tar_chunk, en->digest, &e);
-	close(fd);
-	if (rc == DTN_ECHANGED)
-		return fail(w, DTN_ECHANGED, "%s changed while it was archived",
-			    shown(w, dfd >= 0 ? en->name : NULL, path, sizeof(path)));
-	if (rc == DTN_EIO && e)
-		return fail_errno(w, "read", en->name, e);
-	return rc < 0 ? fail(w, rc, "cannot archive %s",
-			     shown(w, en->name, path, sizeof(path))) : 0;
 }
 
 /* ---- the Merkle summary -------------------------------------------------------------------- */
@@ -501,11 +340,11 @@ static int add_record(dtn__sha256 *sha, char kind, const struct stat *st, unsign
 
 /* ---- walking ------------------------------------------------------------------------------- */
 
-static int walk_dir(walk *w, int dfd, bool reinclude_only, unsigned char digest[DTN__SHA256_LEN],
+static int walk_dir(dtn__walk *w, int dfd, bool reinclude_only, unsigned char digest[DTN__SHA256_LEN],
 		    bool *empty);
 
 /* Enters child `en` of the directory dfd: w->rel gets its name for the time of `fn`. */
-static size_t rel_push(walk *w, const char *name)
+static size_t rel_push(dtn__walk *w, const char *name)
 {
 	size_t old = w->rel.len;
 
@@ -515,7 +354,7 @@ static size_t rel_push(walk *w, const char *name)
 	return old;
 }
 
-static void rel_pop(walk *w, size_t old)
+static void rel_pop(dtn__walk *w, size_t old)
 {
 	w->rel.len = old;
 	if (w->rel.data)
@@ -523,36 +362,36 @@ static void rel_pop(walk *w, size_t old)
 }
 
 /* A link: its target, hashed; written to the archive when archiving. */
-static int visit_link(walk *w, int dfd, entry *en, const char *name)
+static int visit_link(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 {
 	char target[PATH_MAX + 1], path[PATH_MAX];
 	ssize_t n = readlinkat(dfd, en->name, target, sizeof(target) - 1);
 	int rc;
 
 	if (n < 0)
-		return fail_errno(w, "read the link", en->name, errno);
+		return dtn__walk_fail_errno(w, "read the link", en->name, errno);
 	target[n] = '\0';
 	en->st.st_size = n;
 	if (dtn__sha256_once(en->digest, target, (size_t)n) < 0)
-		return fail(w, DTN_ERROR, "cannot hash a link");
+		return dtn__walk_fail(w, DTN_ERROR, "cannot hash a link");
 	w->id->links++;
 	if (w->b->opts.for_daytona && !w->ar)
 		dtn__builder_warn(w->b, "%s: a symbolic link; Daytona's runner turns links into "
-					"empty files", shown(w, en->name, path, sizeof(path)));
-	if (w->ar && ((rc = flush_pending(w)) < 0 || (rc = write_header(w, name, &en->st, target)) < 0))
+					"empty files", dtn__walk_shown(w, en->name, path, sizeof(path)));
+	if (w->ar && ((rc = dtn__tar_flush_dirs(w)) < 0 || (rc = dtn__tar_header(w, name, &en->st, target)) < 0))
 		return rc;
 	return 0;
 }
 
-static int visit_dir(walk *w, int dfd, entry *en, const char *name, bool *keep)
+static int visit_dir(dtn__walk *w, int dfd, dtn__entry *en, const char *name, bool *keep)
 {
 	int fd = openat(dfd, en->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	bool empty;
 	int rc;
 
 	if (fd < 0)
-		return fail_errno(w, "open", en->name, errno);
-	if (w->ar && (rc = push_pending(w, name, &en->st)) < 0) {
+		return dtn__walk_fail_errno(w, "open", en->name, errno);
+	if (w->ar && (rc = dtn__tar_push_dir(w, name, &en->st)) < 0) {
 		close(fd);
 		return rc;
 	}
@@ -562,9 +401,9 @@ static int visit_dir(walk *w, int dfd, entry *en, const char *name, bool *keep)
 	*keep = !(en->reinclude_only && empty);
 	if (rc == 0 && w->ar) {
 		if (*keep)
-			rc = flush_pending(w);
+			rc = dtn__tar_flush_dirs(w);
 		else
-			pop_pending(w);
+			dtn__tar_pop_dir(w);
 	}
 	if (rc == 0 && *keep)
 		w->id->dirs++;
@@ -573,21 +412,21 @@ static int visit_dir(walk *w, int dfd, entry *en, const char *name, bool *keep)
 	return rc;
 }
 
-static int visit(walk *w, int dfd, entry *en, dtn__sha256 *sha, bool *any)
+static int visit(dtn__walk *w, int dfd, dtn__entry *en, dtn__sha256 *sha, bool *any)
 {
 	dtn__buf name = DTN__BUF_INIT;
 	const char *ename = NULL;
 	bool keep = true;
 	int rc = 0;
 
-	if (w->ar && !(ename = entry_name(w, dtn__buf_cstr(&w->rel), &name)))
-		rc = fail(w, DTN_ENOMEM, "out of memory");
+	if (w->ar && !(ename = dtn__tar_entry_name(w, dtn__buf_cstr(&w->rel), &name)))
+		rc = dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	else if (en->kind == 'd')
 		rc = visit_dir(w, dfd, en, ename, &keep);
 	else if (en->kind == 'l')
 		rc = visit_link(w, dfd, en, ename);
 	else if (w->ar)
-		rc = archive_file(w, dfd, en, ename);
+		rc = dtn__tar_file(w, dfd, en, ename);
 	if (rc == 0 && en->kind == 'f') {
 		w->id->files++;
 		w->id->bytes += (unsigned long long)en->st.st_size;
@@ -597,14 +436,14 @@ static int visit(walk *w, int dfd, entry *en, dtn__sha256 *sha, bool *any)
 		if (add_record(sha, en->kind, &en->st,
 			       en->kind == 'd' ? 0 : (unsigned long long)en->st.st_size, en->digest,
 			       en->name) < 0)
-			rc = fail(w, DTN_ERROR, "cannot hash a directory");
+			rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash a directory");
 	}
 	dtn__buf_free(&name);
 	return rc;
 }
 
 /* Decides which entries stay; excluded ones are freed and counted. */
-static int filter(walk *w, entry *v, size_t *n)
+static int filter(dtn__walk *w, dtn__entry *v, size_t *n)
 {
 	size_t kept = 0;
 	int rc = 0;
@@ -618,7 +457,7 @@ static int filter(walk *w, entry *v, size_t *n)
 
 		rel_pop(w, old);
 		if (ex < 0 && rc == 0)
-			rc = fail(w, DTN_ENOMEM, "out of memory");
+			rc = dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 		if (ex == 1 && !reinclude) {
 			w->id->excluded++;
 			dtn__free(v[i].name);
@@ -631,35 +470,35 @@ static int filter(walk *w, entry *v, size_t *n)
 	return rc;
 }
 
-static int walk_dir(walk *w, int dfd, bool reinclude_only, unsigned char digest[DTN__SHA256_LEN],
+static int walk_dir(dtn__walk *w, int dfd, bool reinclude_only, unsigned char digest[DTN__SHA256_LEN],
 		    bool *empty)
 {
 	dtn__sha256 *sha = dtn__sha256_new();
-	entry *v = NULL;
+	dtn__entry *v = NULL;
 	size_t n = 0;
 	bool any = false;
 	int rc;
 
 	(void)reinclude_only; /* the rules themselves say what inside is taken back */
 	if (!sha)
-		return fail(w, DTN_ENOMEM, "out of memory");
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	if ((rc = list_dir(w, dfd, &v, &n)) < 0 || (rc = filter(w, v, &n)) < 0)
 		goto out;
 	if (!w->ar && (rc = hash_files(w, dfd, v, n)) < 0)
 		goto out;
 	if (dtn__sha256_init(sha) < 0 || dtn__sha256_update(sha, "dtn-tree-v1\n", 12) < 0) {
-		rc = fail(w, DTN_ERROR, "cannot hash a directory");
+		rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash a directory");
 		goto out;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		size_t old = rel_push(w, v[i].name);
 
-		rc = w->rel.failed ? fail(w, DTN_ENOMEM, "out of memory")
+		rc = w->rel.failed ? dtn__walk_fail(w, DTN_ENOMEM, "out of memory")
 				   : visit(w, dfd, &v[i], sha, &any);
 		rel_pop(w, old);
 	}
 	if (rc == 0 && dtn__sha256_final(sha, digest) < 0)
-		rc = fail(w, DTN_ERROR, "cannot hash a directory");
+		rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash a directory");
 	*empty = !any;
 out:
 	entries_free(v, n);
@@ -668,7 +507,7 @@ out:
 }
 
 /* Where rule i comes from: "SOURCE:LINE" for a file's line, "SOURCE" for a step's pattern. */
-static const char *rule_where(const dtn__ignore *rules, int i, char *buf, size_t size)
+const char *dtn__walk_rule_where(const dtn__ignore *rules, int i, char *buf, size_t size)
 {
 	int line = dtn__ignore_rule_line(rules, i);
 
@@ -682,7 +521,7 @@ static const char *rule_where(const dtn__ignore *rules, int i, char *buf, size_t
 /* ---- the top of a context ------------------------------------------------------------------ */
 
 /* `path` relative to `root` when it lies inside it ("" for the root itself), else NULL. */
-static char *relative_to(const char *root, const char *path, bool *oom)
+char *dtn__walk_relative_to(const char *root, const char *path, bool *oom)
 {
 	size_t n = strlen(root);
 	char *rel;
@@ -704,7 +543,7 @@ static char *relative_to(const char *root, const char *path, bool *oom)
 }
 
 /* The entry-name prefix of an archive path: normalised, without a leading '/' or "./". */
-static char *entry_prefix(const char *archive_path)
+char *dtn__walk_entry_prefix(const char *archive_path)
 {
 	char *p = dtn__strdup(archive_path), *s;
 	size_t n;
@@ -722,7 +561,7 @@ static char *entry_prefix(const char *archive_path)
 	return p;
 }
 
-static int load_rules(walk *w)
+int dtn__walk_load_rules(dtn__walk *w)
 {
 	const dtn__ignore *rules = NULL;
 	bool oom;
@@ -731,21 +570,21 @@ static int load_rules(walk *w)
 	if ((rc = dtn__builder_root_rules(w->b, w->ctx->root, &rules, w->err)) < 0)
 		return rc;
 	w->root_rules = rules;
-	w->root_rel = relative_to(w->ctx->root, w->ctx->path, &oom);
+	w->root_rel = dtn__walk_relative_to(w->ctx->root, w->ctx->path, &oom);
 	if (oom)
-		return fail(w, DTN_ENOMEM, "out of memory");
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	if (w->ctx->ignore[0]) {
 		if ((rc = dtn__ignore_new(&w->step_rules)) < 0)
-			return fail(w, rc, "out of memory");
+			return dtn__walk_fail(w, rc, "out of memory");
 		if ((rc = dtn__ignore_add_patterns(w->step_rules, w->ctx->ignore, "ignore",
 						   w->err)) < 0)
 			return rc;
 	}
 	if (rules && !(w->root_used = dtn__calloc(dtn__ignore_count(rules) + 1, 1)))
-		return fail(w, DTN_ENOMEM, "out of memory");
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	if (w->step_rules &&
 	    !(w->step_used = dtn__calloc(dtn__ignore_count(w->step_rules) + 1, 1)))
-		return fail(w, DTN_ENOMEM, "out of memory");
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -753,15 +592,15 @@ static int load_rules(walk *w)
  * The top of the context: its lstat, following it when it is itself a link that stays inside
  * the root (a file named by a step, as `docker build` follows a COPY source).
  */
-static int open_top(walk *w, struct stat *st, char **real)
+static int open_top(dtn__walk *w, struct stat *st, char **real)
 {
 	char *rpath = NULL, *rroot = NULL;
 	bool inside;
 
 	*real = NULL;
 	if (lstat(w->ctx->path, st) < 0)
-		return errno == ENOENT ? fail(w, DTN_ENOTFOUND, "%s does not exist", w->ctx->path)
-				       : fail_errno(w, "read", NULL, errno);
+		return errno == ENOENT ? dtn__walk_fail(w, DTN_ENOTFOUND, "%s does not exist", w->ctx->path)
+				       : dtn__walk_fail_errno(w, "read", NULL, errno);
 	if (!S_ISLNK(st->st_mode))
 		return 0;
 	rpath = realpath(w->ctx->path, NULL);
@@ -770,22 +609,22 @@ static int open_top(walk *w, struct stat *st, char **real)
 				    (rpath[strlen(rroot)] == '/' || !strcmp(rroot, "/")));
 	if (!rpath) {
 		free(rroot);
-		return fail(w, DTN_ENOTFOUND, "%s is a link to nothing", w->ctx->path);
+		return dtn__walk_fail(w, DTN_ENOTFOUND, "%s is a link to nothing", w->ctx->path);
 	}
 	if (!inside || stat(rpath, st) < 0) {
 		free(rpath);
 		free(rroot);
-		return fail(w, DTN_EOUTSIDE, "%s is a link leading outside %s", w->ctx->path,
+		return dtn__walk_fail(w, DTN_EOUTSIDE, "%s is a link leading outside %s", w->ctx->path,
 			    w->ctx->root);
 	}
 	free(rroot);
 	*real = dtn__strdup(rpath);
 	free(rpath);
-	return *real ? 0 : fail(w, DTN_ENOMEM, "out of memory");
+	return *real ? 0 : dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 }
 
 /* Refuses a top that the root's rules leave out, unless exceptions may take entries back. */
-static int check_top(walk *w, const struct stat *st, bool *reinclude)
+static int check_top(dtn__walk *w, const struct stat *st, bool *reinclude)
 {
 	char where[PATH_MAX + 32];
 	const char *rp;
@@ -801,13 +640,13 @@ static int check_top(walk *w, const struct stat *st, bool *reinclude)
 		*reinclude = true;
 		return 0;
 	}
-	return fail(w, DTN_EINVAL, "%s is left out by %s %s, so it cannot be copied",
-		    w->ctx->path, rule_where(w->root_rules, rule, where, sizeof(where)),
+	return dtn__walk_fail(w, DTN_EINVAL, "%s is left out by %s %s, so it cannot be copied",
+		    w->ctx->path, dtn__walk_rule_where(w->root_rules, rule, where, sizeof(where)),
 		    dtn__ignore_rule_text(w->root_rules, rule));
 }
 
 /* The top's own record, and so the identity. */
-static int finish_identity(walk *w, char kind, const struct stat *st,
+static int finish_identity(dtn__walk *w, char kind, const struct stat *st,
 			   const unsigned char digest[DTN__SHA256_LEN], unsigned char out[32])
 {
 	dtn__sha256 *sha = dtn__sha256_new();
@@ -815,7 +654,7 @@ static int finish_identity(walk *w, char kind, const struct stat *st,
 	int n, rc = 0;
 
 	if (!sha)
-		return fail(w, DTN_ENOMEM, "out of memory");
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	n = snprintf(head, sizeof(head), "dtn-context-v1\n%zu:", strlen(w->prefix));
 	if (dtn__sha256_init(sha) < 0 || dtn__sha256_update(sha, head, (size_t)n) < 0 ||
 	    dtn__sha256_update(sha, w->prefix, strlen(w->prefix)) < 0 ||
@@ -823,12 +662,12 @@ static int finish_identity(walk *w, char kind, const struct stat *st,
 	    add_record(sha, kind, st, kind == 'd' ? 0 : (unsigned long long)st->st_size, digest,
 		       "") < 0 ||
 	    dtn__sha256_final(sha, out) < 0)
-		rc = fail(w, DTN_ERROR, "cannot hash the context");
+		rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash the context");
 	dtn__sha256_free(sha);
 	return rc;
 }
 
-static int walk_top_dir(walk *w, const char *path, const struct stat *st, bool reinclude,
+static int walk_top_dir(dtn__walk *w, const char *path, const struct stat *st, bool reinclude,
 			unsigned char digest[32])
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -836,22 +675,22 @@ static int walk_top_dir(walk *w, const char *path, const struct stat *st, bool r
 	int rc;
 
 	if (fd < 0)
-		return fail_errno(w, "open", NULL, errno);
-	if (w->ar && *w->prefix && (rc = push_pending(w, w->prefix, st)) < 0) {
+		return dtn__walk_fail_errno(w, "open", NULL, errno);
+	if (w->ar && *w->prefix && (rc = dtn__tar_push_dir(w, w->prefix, st)) < 0) {
 		close(fd);
 		return rc;
 	}
 	rc = walk_dir(w, fd, reinclude, digest, &empty);
 	close(fd);
 	if (rc == 0 && w->ar && *w->prefix)
-		rc = flush_pending(w);
+		rc = dtn__tar_flush_dirs(w);
 	w->id->dirs++;
 	return rc;
 }
 
-static int walk_top_file(walk *w, const char *path, struct stat *st, unsigned char digest[32])
+static int walk_top_file(dtn__walk *w, const char *path, struct stat *st, unsigned char digest[32])
 {
-	entry en = {.st = *st, .kind = 'f'};
+	dtn__entry en = {.st = *st, .kind = 'f'};
 	int fd, e = 0, rc;
 
 	w->id->files = 1;
@@ -859,7 +698,7 @@ static int walk_top_file(walk *w, const char *path, struct stat *st, unsigned ch
 	dtn__stat_sig sig;
 
 	if (w->ar) {
-		if ((rc = archive_file(w, -1, &en, w->prefix)) < 0)
+		if ((rc = dtn__tar_file(w, -1, &en, w->prefix)) < 0)
 			return rc;
 		memcpy(digest, en.digest, DTN__SHA256_LEN);
 		return 0;
@@ -870,20 +709,20 @@ static int walk_top_file(walk *w, const char *path, struct stat *st, unsigned ch
 		return 0;
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return fail_errno(w, "open", NULL, errno);
-	rc = read_file(w, fd, st, w->b->hashers[0].sha, w->b->hashers[0].buf, NULL, digest, &e);
+		return dtn__walk_fail_errno(w, "open", NULL, errno);
+	rc = dtn__walk_read_file(w, fd, st, w->b->hashers[0].sha, w->b->hashers[0].buf, NULL, digest, &e);
 	close(fd);
 	if (rc == 0) {
 		dtn__cache_insert(w->b->cache, &sig, digest, w->started);
 		return 0;
 	}
 	if (rc == DTN_ECHANGED)
-		return fail(w, rc, "%s changed while it was read", w->ctx->path);
-	return e ? fail_errno(w, "read", NULL, e) : fail(w, rc, "cannot hash %s", w->ctx->path);
+		return dtn__walk_fail(w, rc, "%s changed while it was read", w->ctx->path);
+	return e ? dtn__walk_fail_errno(w, "read", NULL, e) : dtn__walk_fail(w, rc, "cannot hash %s", w->ctx->path);
 }
 
 /* The walk of a whole context; the identity in `out`. */
-static int walk_context(walk *w, unsigned char out[32])
+int dtn__walk_context(dtn__walk *w, unsigned char out[32])
 {
 	struct stat st;
 	char *real = NULL;
@@ -892,9 +731,9 @@ static int walk_context(walk *w, unsigned char out[32])
 	int rc;
 
 	w->started = time(NULL);
-	if (!(w->prefix = entry_prefix(w->ctx->archive_path)))
-		return fail(w, DTN_ENOMEM, "out of memory");
-	if ((rc = load_rules(w)) < 0 || (rc = open_top(w, &st, &real)) < 0 ||
+	if (!(w->prefix = dtn__walk_entry_prefix(w->ctx->archive_path)))
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	if ((rc = dtn__walk_load_rules(w)) < 0 || (rc = open_top(w, &st, &real)) < 0 ||
 	    (rc = check_top(w, &st, &reinclude)) < 0)
 		goto out;
 	if (S_ISDIR(st.st_mode))
@@ -902,7 +741,7 @@ static int walk_context(walk *w, unsigned char out[32])
 	else if (S_ISREG(st.st_mode))
 		rc = walk_top_file(w, real ? real : w->ctx->path, &st, digest);
 	else
-		rc = fail(w, DTN_EINVAL, "%s is not a file or a directory", w->ctx->path);
+		rc = dtn__walk_fail(w, DTN_EINVAL, "%s is not a file or a directory", w->ctx->path);
 	if (rc == 0)
 		rc = finish_identity(w, S_ISDIR(st.st_mode) ? 'd' : 'f', &st, digest, out);
 out:
@@ -911,7 +750,7 @@ out:
 }
 
 /* The rules that left something out, as "SOURCE:LINE PATTERN" lines. */
-static int collect_used(walk *w, const dtn__ignore *rules, const bool *used, dtn__strv *v)
+static int collect_used(dtn__walk *w, const dtn__ignore *rules, const bool *used, dtn__strv *v)
 {
 	char where[PATH_MAX + 32];
 
@@ -920,15 +759,15 @@ static int collect_used(walk *w, const dtn__ignore *rules, const bool *used, dtn
 
 		if (!used[i])
 			continue;
-		s = dtn__aprintf("%s %s", rule_where(rules, (int)i, where, sizeof(where)),
+		s = dtn__aprintf("%s %s", dtn__walk_rule_where(rules, (int)i, where, sizeof(where)),
 				 dtn__ignore_rule_text(rules, (int)i));
 		if (dtn__strv_push_owned(v, s) < 0)
-			return fail(w, DTN_ENOMEM, "out of memory");
+			return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
-static void walk_free(walk *w)
+void dtn__walk_free(dtn__walk *w)
 {
 	dtn__ignore_free(w->step_rules);
 	dtn__free(w->root_used);
@@ -955,7 +794,7 @@ void dtn_context_id_free(dtn_context_id *id)
 int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id **out,
 			 dtn_error *err)
 {
-	walk w = {.b = b, .ctx = ctx, .err = err};
+	dtn__walk w = {.b = b, .ctx = ctx, .err = err};
 	unsigned char digest[DTN__SHA256_LEN];
 	dtn__strv used = {0};
 	int rc;
@@ -965,7 +804,7 @@ int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id 
 	if (!(w.id = dtn__calloc(1, sizeof(*w.id))))
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	w.id->excluded_by = no_rules;
-	if ((rc = walk_context(&w, digest)) == 0 &&
+	if ((rc = dtn__walk_context(&w, digest)) == 0 &&
 	    (rc = collect_used(&w, w.root_rules, w.root_used, &used)) == 0 &&
 	    (rc = collect_used(&w, w.step_rules, w.step_used, &used)) == 0) {
 		dtn__sha256_hex(w.id->hash, digest);
@@ -978,155 +817,7 @@ int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id 
 	}
 	dtn__strv_free(&used);
 	dtn_context_id_free(w.id);
-	walk_free(&w);
+	dtn__walk_free(&w);
 	return rc;
 }
 
-/* ---- archive ------------------------------------------------------------------------------- */
-
-static la_ssize_t write_cb(struct archive *ar, void *arg, const void *data, size_t len)
-{
-	walk *w = arg;
-
-	(void)ar;
-	if (w->write(data, len, w->payload) != 0) {
-		w->write_rc = DTN_EUSER;
-		archive_set_error(ar, ECANCELED, "stopped by the consumer");
-		return -1;
-	}
-	return (la_ssize_t)len;
-}
-
-static int open_archive(walk *w)
-{
-	if (!(w->ar = archive_write_new()) || !(w->ae = archive_entry_new()) ||
-	    !(w->sha = dtn__sha256_new()) || !(w->buf = dtn__malloc(DTN__READ_BUF)))
-		return fail(w, DTN_ENOMEM, "out of memory");
-	if (archive_write_set_format_pax_restricted(w->ar) != ARCHIVE_OK ||
-	    archive_write_open2(w->ar, w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK)
-		return ar_fail(w);
-	return 0;
-}
-
-static void close_archive(walk *w, bool ok)
-{
-	if (w->ar) {
-		if (ok)
-			archive_write_close(w->ar);
-		archive_write_free(w->ar);
-	}
-	archive_entry_free(w->ae);
-	dtn__sha256_free(w->sha);
-	dtn__free(w->buf);
-}
-
-int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash,
-			dtn_write_fn write, void *payload, dtn_error *err)
-{
-	dtn_context_id id = {0};
-	walk w = {.b = b, .ctx = ctx, .err = err, .id = &id, .write = write, .payload = payload};
-	unsigned char digest[DTN__SHA256_LEN];
-	char hex[DTN__SHA256_HEX];
-	int rc;
-
-	dtn_error_clear(err);
-	if ((rc = open_archive(&w)) == 0 && (rc = walk_context(&w, digest)) == 0) {
-		dtn__sha256_hex(hex, digest);
-		if (hash && strcmp(hex, hash) != 0)
-			rc = fail(&w, DTN_ECHANGED, "%s changed after it was identified (%s, now %s)",
-				  ctx->path, hash, hex);
-		else if (archive_write_close(w.ar) != ARCHIVE_OK)
-			rc = ar_fail(&w);
-	}
-	close_archive(&w, false);
-	walk_free(&w);
-	return rc;
-}
-
-/* ---- explain ------------------------------------------------------------------------------- */
-
-/* What one rule set says of `path`: 1 left out, 0 kept; *rule the deciding rule or -1. */
-static int decide(const dtn__ignore *rules, const char *path, bool is_dir, int *rule)
-{
-	*rule = -1;
-	if (!rules || !*path)
-		return 0;
-	return dtn__ignore_match(rules, path, strlen(path), is_dir, rule);
-}
-
-static char *describe(const dtn__ignore *rules, int rule, int out, const char *path,
-		      const char *name)
-{
-	char where[PATH_MAX + 32];
-
-	if (rule < 0)
-		return dtn__aprintf("%s: in the archive as %s (no rule leaves it out)", path, name);
-	rule_where(rules, rule, where, sizeof(where));
-	if (out == 1)
-		return dtn__aprintf("%s: left out by %s %s", path, where,
-				    dtn__ignore_rule_text(rules, rule));
-	return dtn__aprintf("%s: in the archive as %s (taken back by %s %s)", path, name, where,
-			    dtn__ignore_rule_text(rules, rule));
-}
-
-/* `path` made absolute against the current directory and normalised. */
-static char *absolute(const char *path)
-{
-	char *cwd = path[0] == '/' ? NULL : dtn__path_cwd(), *abs;
-
-	if (path[0] != '/' && !cwd)
-		return NULL;
-	abs = dtn__path_join(cwd, path);
-	dtn__free(cwd);
-	return abs;
-}
-
-int dtn_builder_explain(dtn_builder *b, const dtn_context *ctx, const char *path, char **out,
-			dtn_error *err)
-{
-	walk w = {.b = b, .ctx = ctx, .err = err};
-	dtn_context_id id = {0};
-	dtn__buf name = DTN__BUF_INIT;
-	struct stat st;
-	char *rel = NULL, *abs = NULL;
-	const char *rp = "", *ename;
-	bool oom, is_dir;
-	int rc, step_rule, root_rule, step_out, root_out = 0;
-
-	*out = NULL;
-	dtn_error_clear(err);
-	w.id = &id;
-	rc = 0;
-	if (!(abs = absolute(path)) || !(rel = relative_to(ctx->path, abs, &oom))) {
-		if (!abs || oom)
-			rc = fail(&w, DTN_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!(w.prefix = entry_prefix(ctx->archive_path)) || (rc = load_rules(&w)) < 0) {
-		rc = w.prefix ? rc : fail(&w, DTN_ENOMEM, "out of memory");
-		goto out;
-	}
-	is_dir = lstat(abs, &st) == 0 && S_ISDIR(st.st_mode);
-	step_out = decide(w.step_rules, rel, is_dir, &step_rule);
-	if (w.root_rel && !(rp = root_path(&w, rel))) {
-		rc = fail(&w, DTN_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (step_out != 1 && w.root_rel)
-		root_out = decide(w.root_rules, rp, is_dir, &root_rule);
-	if (!(ename = entry_name(&w, rel, &name))) {
-		rc = fail(&w, DTN_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (step_out == 1 || (step_rule >= 0 && (!w.root_rel || root_rule < 0)))
-		*out = describe(w.step_rules, step_rule, step_out, path, ename);
-	else
-		*out = describe(w.root_rules, w.root_rel ? root_rule : -1, root_out, path, ename);
-	rc = *out ? 0 : fail(&w, DTN_ENOMEM, "out of memory");
-out:
-	dtn__buf_free(&name);
-	dtn__free(rel);
-	dtn__free(abs);
-	walk_free(&w);
-	return rc;
-}

@@ -1,0 +1,193 @@
+/*
+ * tar.c - the archive of a context: a deterministic tar written through libarchive as the walk
+ * goes, each file read once, written and hashed on the way.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "walk.h"
+
+/* ---- the archive ------------------------------------------------------------------------- */
+
+static int tar_fail(dtn__walk *w)
+{
+	if (w->write_rc)
+		return dtn__walk_fail(w, w->write_rc, "the archive's consumer stopped it");
+	return dtn__walk_fail(w, DTN_EIO, "cannot write the archive: %s", archive_error_string(w->ar));
+}
+
+/* The entry name of `rel`: the prefix joined with it. */
+const char *dtn__tar_entry_name(dtn__walk *w, const char *rel, dtn__buf *out)
+{
+	out->len = 0;
+	dtn__buf_puts(out, w->prefix);
+	if (*w->prefix && *rel)
+		dtn__buf_putc(out, '/');
+	dtn__buf_puts(out, rel);
+	return out->failed ? NULL : dtn__buf_cstr(out);
+}
+
+int dtn__tar_header(dtn__walk *w, const char *name, const struct stat *st, const char *target)
+{
+	struct archive_entry *ae = w->ae;
+
+	archive_entry_clear(ae);
+	archive_entry_copy_pathname(ae, name);
+	archive_entry_set_perm(ae, st->st_mode & 07777);
+	archive_entry_set_uid(ae, 0);
+	archive_entry_set_gid(ae, 0);
+	archive_entry_set_mtime(ae, 0, 0);
+	if (S_ISDIR(st->st_mode)) {
+		archive_entry_set_filetype(ae, AE_IFDIR);
+	} else if (S_ISLNK(st->st_mode)) {
+		archive_entry_set_filetype(ae, AE_IFLNK);
+		archive_entry_copy_symlink(ae, target);
+	} else {
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_size(ae, st->st_size);
+	}
+	if (archive_write_header(w->ar, ae) < ARCHIVE_WARN)
+		return tar_fail(w);
+	return 0;
+}
+
+/* Directory headers wait until something inside them is written, or the directory ends. */
+int dtn__tar_push_dir(dtn__walk *w, const char *name, const struct stat *st)
+{
+	if (w->npending == w->cappending) {
+		size_t c = w->cappending ? w->cappending * 2 : 16;
+		size_t *p = dtn__realloc(w->pending_ends, c * sizeof(*p));
+
+		if (!p)
+			return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+		w->pending_ends = p;
+		w->cappending = c;
+	}
+	/* each pending directory: its stat, then its name and a NUL */
+	dtn__buf_add(&w->pending, (const char *)st, sizeof(*st));
+	dtn__buf_add(&w->pending, name, strlen(name) + 1);
+	if (w->pending.failed)
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	w->pending_ends[w->npending++] = w->pending.len;
+	return 0;
+}
+
+int dtn__tar_flush_dirs(dtn__walk *w)
+{
+	size_t start = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < w->npending && rc == 0; i++) {
+		struct stat st;
+
+		memcpy(&st, w->pending.data + start, sizeof(st));
+		rc = dtn__tar_header(w, w->pending.data + start + sizeof(st), &st, NULL);
+		start = w->pending_ends[i];
+	}
+	w->npending = 0;
+	w->pending.len = 0;
+	return rc;
+}
+
+/* Drops the innermost pending directory (it stays out of the archive). */
+void dtn__tar_pop_dir(dtn__walk *w)
+{
+	w->npending--;
+	w->pending.len = w->npending ? w->pending_ends[w->npending - 1] : 0;
+}
+
+static int tar_chunk(dtn__walk *w, const char *data, size_t len)
+{
+	if (archive_write_data(w->ar, data, len) < 0)
+		return tar_fail(w);
+	return 0;
+}
+
+/* archive: one file, written and hashed in one read. */
+int dtn__tar_file(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
+{
+	int fd, rc, e;
+	char path[PATH_MAX];
+
+	if ((rc = dtn__tar_flush_dirs(w)) < 0 || (rc = dtn__tar_header(w, name, &en->st, NULL)) < 0)
+		return rc;
+	if ((fd = dfd >= 0 ? dtn__walk_open_listed(dfd, en->name) : open(w->ctx->path, O_RDONLY | O_CLOEXEC)) <
+	    0)
+		return dtn__walk_fail_errno(w, "open", en->name, errno);
+	rc = dtn__walk_read_file(w, fd, &en->st, w->sha, w->buf, tar_chunk, en->digest, &e);
+	close(fd);
+	if (rc == DTN_ECHANGED)
+		return dtn__walk_fail(w, DTN_ECHANGED, "%s changed while it was archived",
+			    dtn__walk_shown(w, dfd >= 0 ? en->name : NULL, path, sizeof(path)));
+	if (rc == DTN_EIO && e)
+		return dtn__walk_fail_errno(w, "read", en->name, e);
+	return rc < 0 ? dtn__walk_fail(w, rc, "cannot archive %s",
+			     dtn__walk_shown(w, en->name, path, sizeof(path))) : 0;
+}
+
+/* ---- archive ------------------------------------------------------------------------------- */
+
+static la_ssize_t write_cb(struct archive *ar, void *arg, const void *data, size_t len)
+{
+	dtn__walk *w = arg;
+
+	(void)ar;
+	if (w->write(data, len, w->payload) != 0) {
+		w->write_rc = DTN_EUSER;
+		archive_set_error(ar, ECANCELED, "stopped by the consumer");
+		return -1;
+	}
+	return (la_ssize_t)len;
+}
+
+static int open_archive(dtn__walk *w)
+{
+	if (!(w->ar = archive_write_new()) || !(w->ae = archive_entry_new()) ||
+	    !(w->sha = dtn__sha256_new()) || !(w->buf = dtn__malloc(DTN__READ_BUF)))
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	if (archive_write_set_format_pax_restricted(w->ar) != ARCHIVE_OK ||
+	    archive_write_open2(w->ar, w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK)
+		return tar_fail(w);
+	return 0;
+}
+
+static void close_archive(dtn__walk *w, bool ok)
+{
+	if (w->ar) {
+		if (ok)
+			archive_write_close(w->ar);
+		archive_write_free(w->ar);
+	}
+	archive_entry_free(w->ae);
+	dtn__sha256_free(w->sha);
+	dtn__free(w->buf);
+}
+
+int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash,
+			dtn_write_fn write, void *payload, dtn_error *err)
+{
+	dtn_context_id id = {0};
+	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .id = &id, .write = write, .payload = payload};
+	unsigned char digest[DTN__SHA256_LEN];
+	char hex[DTN__SHA256_HEX];
+	int rc;
+
+	dtn_error_clear(err);
+	if ((rc = open_archive(&w)) == 0 && (rc = dtn__walk_context(&w, digest)) == 0) {
+		dtn__sha256_hex(hex, digest);
+		if (hash && strcmp(hex, hash) != 0)
+			rc = dtn__walk_fail(&w, DTN_ECHANGED, "%s changed after it was identified (%s, now %s)",
+				  ctx->path, hash, hex);
+		else if (archive_write_close(w.ar) != ARCHIVE_OK)
+			rc = tar_fail(&w);
+	}
+	close_archive(&w, false);
+	dtn__walk_free(&w);
+	return rc;
+}
+
