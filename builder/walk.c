@@ -77,27 +77,29 @@ const char *dtn__walk_root_path(dtn__walk *w, const char *rel)
  */
 static int excluded(dtn__walk *w, const char *rel, bool is_dir, bool *reinclude)
 {
-	int rule = -1, out = 0;
+	int rule = -1, m = 0;
 	const char *rp;
 
 	*reinclude = false;
-	if (w->step_rules && *rel &&
-	    dtn__ignore_match(w->step_rules, rel, strlen(rel), is_dir, &rule) == 1) {
-		out = 1;
-		w->step_used[rule] = true;
-		*reinclude = is_dir && dtn__ignore_may_reinclude(w->step_rules, rel, strlen(rel));
-	}
-	if (!out && w->root_rules && w->root_rel) {
-		if (!(rp = dtn__walk_root_path(w, rel)))
-			return DTN_ENOMEM;
-		if (*rp && dtn__ignore_match(w->root_rules, rp, strlen(rp), is_dir, &rule) == 1) {
-			out = 1;
-			w->root_used[rule] = true;
+	if (w->step_rules && *rel) {
+		if ((m = dtn__ignore_match(w->step_rules, rel, strlen(rel), is_dir, &rule)) < 0)
+			return m;
+		if (m == 1) {
+			w->step_used[rule] = true;
 			*reinclude = is_dir &&
-				     dtn__ignore_may_reinclude(w->root_rules, rp, strlen(rp));
+				     dtn__ignore_may_reinclude(w->step_rules, rel, strlen(rel));
+			return 1;
 		}
 	}
-	return out;
+	if (!w->root_rules || !w->root_rel)
+		return 0;
+	if (!(rp = dtn__walk_root_path(w, rel)))
+		return DTN_ENOMEM;
+	if (!*rp || (m = dtn__ignore_match(w->root_rules, rp, strlen(rp), is_dir, &rule)) != 1)
+		return m;
+	w->root_used[rule] = true;
+	*reinclude = is_dir && dtn__ignore_may_reinclude(w->root_rules, rp, strlen(rp));
+	return 1;
 }
 
 /* ---- directory listing ------------------------------------------------------------------- */
