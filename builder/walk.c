@@ -452,7 +452,7 @@ static int filter(dtn__walk *w, dtn__entry *v, size_t *n)
 
 	for (size_t i = 0; i < *n; i++) {
 		size_t old = rel_push(w, v[i].name);
-		bool reinclude;
+		bool reinclude = false;
 		int ex = w->rel.failed ? DTN_ENOMEM
 				       : excluded(w, dtn__buf_cstr(&w->rel), v[i].kind == 'd',
 						  &reinclude);
@@ -729,7 +729,7 @@ int dtn__walk_context(dtn__walk *w, unsigned char out[32])
 	struct stat st;
 	char *real = NULL;
 	unsigned char digest[DTN__SHA256_LEN];
-	bool reinclude;
+	bool reinclude = false;
 	int rc;
 
 	w->started = time(NULL);
