@@ -191,7 +191,8 @@ static int list_dir(dtn__walk *w, int dfd, dtn__entry **out, size_t *count)
 		entries_free(v, n);
 		return rc;
 	}
-	qsort(v, n, sizeof(*v), entry_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_cmp);
 	*out = v;
 	*count = n;
 	return 0;
