@@ -46,8 +46,9 @@ static int new_builder(const struct context_opts *o, dtn_builder **b)
 	const char *dir = getenv("DTN_CACHE_DIR");
 	int rc;
 
+	/* what `context` lists is what would be sent to Daytona, whose runner empties links */
 	rc = dtn_builder_new(b, &(dtn_builder_opts){.cache_dir = o->no_cache ? "" : dir,
-						     .warn = warn},
+						     .warn = warn, .for_daytona = true},
 			     &err);
 	if (rc < 0) {
 		cli_report(&err);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -30,6 +32,12 @@ static int setup(void **state)
 	tu_write(dir, "missing.yaml", "image:\n  base: a\n  steps:\n"
 				      "    - add_local_file: {local: nope.txt, remote: /x}\n");
 	tu_write(dir, "shape.yaml", "image:\n  base: a\n  steps:\n    - env: [A, B]\n");
+	tu_write(dir, "tree.yaml", "image:\n  base: a\n  steps:\n"
+				   "    - add_local_dir: {local: proj, remote: /p}\n");
+	tu_write(dir, ".dockerignore", "proj/*.log\n");
+	tu_write(dir, "proj/main.c", "int main(void) { return 0; }\n");
+	tu_write(dir, "proj/sub/data.bin", "\x01\x02\x03");
+	tu_write(dir, "proj/debug.log", "noise\n");
 	return 0;
 }
 
@@ -178,6 +186,69 @@ static void test_cli_cli__spec_errors(void **state)
 	tu_run_free(&r);
 }
 
+/* Runs a command given as a list (a program path first, or a dtn-build argument list). */
+static tu_run run_list(bool tool, const char *const *args)
+{
+	char *argv[16];
+	size_t n = 0;
+
+	if (tool)
+		argv[n++] = (char *)tu_dtn_build();
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	return tu_run_cmd(argv, dir);
+}
+
+/* context: the identity, counts and what was left out; -o archives that extract to the tree */
+static void test_cli_cli__context_archives(void **state)
+{
+	char out[PATH_MAX + 16], tarfile[PATH_MAX + 96], x[PATH_MAX + 16], hash[65] = "";
+	const char *h;
+	tu_run r;
+
+	(void)state;
+	r = dtn("context", "tree.yaml", "--json");
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "\"files\": 2");
+	assert_contains(r.out, "\"excluded\": 1");
+	assert_contains(r.out, ".dockerignore:1 proj/*.log");
+	h = strstr(r.out, "\"hash\": \"");
+	assert_non_null(h);
+	memcpy(hash, h + 9, 64);
+	tu_run_free(&r);
+
+	snprintf(out, sizeof(out), "%s/out", dir);
+	r = run_list(true, DTN_STRV("context", "tree.yaml", "-o", out));
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, hash);
+	tu_run_free(&r);
+	snprintf(tarfile, sizeof(tarfile), "%s/%s.tar", out, hash);
+	snprintf(x, sizeof(x), "%s/x", dir);
+	mkdir(x, 0755);
+	r = run_list(false, DTN_STRV("/bin/tar", "-xf", tarfile, "-C", x));
+	assert_int_equal(r.status, 0);
+	tu_run_free(&r);
+	r = run_list(false, DTN_STRV("/usr/bin/diff", "-r", "--exclude=*.log", "proj", "x/proj"));
+	assert_int_equal(r.status, 0);
+	tu_run_free(&r);
+	snprintf(x, sizeof(x), "%s/x/proj/debug.log", dir);
+	assert_int_not_equal(access(x, F_OK), 0);
+
+	r = dtn("context", "tree.yaml", "--explain");
+	assert_int_equal(r.status, 2);
+	tu_run_free(&r);
+	r = run_list(true, DTN_STRV("context", "tree.yaml", "--explain", "proj/debug.log"));
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "left out by");
+	assert_contains(r.out, ".dockerignore:1 proj/*.log");
+	tu_run_free(&r);
+	r = run_list(true, DTN_STRV("context", "tree.yaml", "--explain", "elsewhere.txt"));
+	assert_int_equal(r.status, 1);
+	assert_contains(r.out, "in no build context");
+	tu_run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_cli_cli__usage_errors),
 		cmocka_unit_test(test_cli_cli__dockerfile_and_context),
 		cmocka_unit_test(test_cli_cli__spec_errors),
+		cmocka_unit_test(test_cli_cli__context_archives),
 	};
 
 	return cmocka_run_group_tests_name("cli", tests, setup, teardown);
