@@ -143,8 +143,16 @@ fuzz:
 			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
-bench: all
-	@echo "bench: no benchmarks yet"
+# Synthetic trees under $(B)/bench/trees, made on the first run and kept; BENCH_RUNS per series.
+BENCH_RUNS ?= 5
+BENCH_BIN := $(B)/bench/bench_context
+
+$(BENCH_BIN): bench/bench_context.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(DEP_LIBS)
+
+bench: all $(BENCH_BIN)
+	$(BENCH_BIN) -n $(BENCH_RUNS) $(B)/bench
 
 install: all
 	@mkdir -p $(B)

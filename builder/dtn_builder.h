@@ -105,6 +105,14 @@ int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash
 			dtn_write_fn write, void *payload, dtn_error *err);
 
 /*
+ * Archives the context and identifies it in the same walk, each file read once: for archives
+ * that are named by their identity once written (write them somewhere temporary, then name
+ * them by (*out)->hash). *out as dtn_builder_identify; errors as dtn_builder_archive.
+ */
+int dtn_builder_archive_identify(dtn_builder *b, const dtn_context *ctx, dtn_write_fn write,
+				 void *payload, dtn_context_id **out, dtn_error *err);
+
+/*
  * Says whether `path` (absolute, or relative to the current directory) would be in the
  * context's archive and which rule decided, as one line in fresh memory (*out, freed with
  * dtn_free). When the path is not inside the context's source, returns 0 with *out NULL.

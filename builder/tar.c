@@ -114,13 +114,24 @@ int dtn__tar_file(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 	int fd, rc, e;
 	char path[PATH_MAX];
 
+	if (en->fetched && en->rc < 0)
+		return dtn__walk_entry_error(w, en);
 	if ((rc = dtn__tar_flush_dirs(w)) < 0 || (rc = dtn__tar_header(w, name, &en->st, NULL)) < 0)
 		return rc;
-	if ((fd = dfd >= 0 ? dtn__walk_open_listed(dfd, en->name) : open(w->ctx->path, O_RDONLY | O_CLOEXEC)) <
-	    0)
+	if (en->fetched)
+		return en->st.st_size ? tar_chunk(w, en->data, (size_t)en->st.st_size) : 0;
+	fd = dfd >= 0 ? dtn__walk_open_listed(dfd, en->name) : open(w->ctx->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return dtn__walk_fail_errno(w, "open", en->name, errno);
 	rc = dtn__walk_read_file(w, fd, &en->st, w->sha, w->buf, tar_chunk, en->digest, &e);
 	close(fd);
+	if (rc == 0) {
+		dtn__stat_sig sig;
+
+		/* a later identify of the same files then reads none of them */
+		dtn__stat_sig_from(&sig, &en->st);
+		dtn__cache_insert(w->b->cache, &sig, en->digest, w->started);
+	}
 	if (rc == DTN_ECHANGED)
 		return dtn__walk_fail(w, DTN_ECHANGED, "%s changed while it was archived",
 			    dtn__walk_shown(w, dfd >= 0 ? en->name : NULL, path, sizeof(path)));
@@ -168,6 +179,18 @@ static void close_archive(dtn__walk *w, bool ok)
 	dtn__free(w->buf);
 }
 
+/* The archive walk; its identity in `digest`. */
+static int archive_walk(dtn__walk *w, unsigned char digest[DTN__SHA256_LEN])
+{
+	int rc;
+
+	if ((rc = open_archive(w)) == 0 && (rc = dtn__walk_context(w, digest)) == 0 &&
+	    archive_write_close(w->ar) != ARCHIVE_OK)
+		rc = tar_fail(w);
+	close_archive(w, false);
+	return rc;
+}
+
 int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash,
 			dtn_write_fn write, void *payload, dtn_error *err)
 {
@@ -178,16 +201,30 @@ int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash
 	int rc;
 
 	dtn_error_clear(err);
-	if ((rc = open_archive(&w)) == 0 && (rc = dtn__walk_context(&w, digest)) == 0) {
+	if ((rc = archive_walk(&w, digest)) == 0) {
 		dtn__sha256_hex(hex, digest);
+		/* the bytes are all written by now: the caller throws them away */
 		if (hash && strcmp(hex, hash) != 0)
-			rc = dtn__walk_fail(&w, DTN_ECHANGED, "%s changed after it was identified (%s, now %s)",
-				  ctx->path, hash, hex);
-		else if (archive_write_close(w.ar) != ARCHIVE_OK)
-			rc = tar_fail(&w);
+			rc = dtn__walk_fail(&w, DTN_ECHANGED,
+					    "%s changed after it was identified (%s, now %s)",
+					    ctx->path, hash, hex);
 	}
-	close_archive(&w, false);
 	dtn__walk_free(&w);
 	return rc;
 }
 
+int dtn_builder_archive_identify(dtn_builder *b, const dtn_context *ctx, dtn_write_fn write,
+				 void *payload, dtn_context_id **out, dtn_error *err)
+{
+	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .write = write, .payload = payload};
+	unsigned char digest[DTN__SHA256_LEN];
+	int rc;
+
+	*out = NULL;
+	dtn_error_clear(err);
+	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = archive_walk(&w, digest)) == 0)
+		rc = dtn__walk_finish_id(&w, digest, out);
+	dtn_context_id_free(w.id);
+	dtn__walk_free(&w);
+	return rc;
+}

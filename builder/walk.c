@@ -106,8 +106,10 @@ static int excluded(dtn__walk *w, const char *rel, bool is_dir, bool *reinclude)
 
 static void entries_free(dtn__entry *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		dtn__free(v[i].name);
+		dtn__free(v[i].data);
+	}
 	dtn__free(v);
 }
 
@@ -149,52 +151,90 @@ static char kind_of(mode_t mode)
 }
 
 /* Lists a directory: its entries with their lstat, sorted by name; others are skipped. */
-static int list_dir(dtn__walk *w, int dfd, dtn__entry **out, size_t *count)
+struct stat_batch {
+	int dfd;
+	dtn__entry *v;
+};
+
+/* The lstat of one listed name; on a pool thread. */
+static void stat_one(size_t i, unsigned worker, void *arg)
 {
-	dtn__entry *v = NULL;
-	size_t n = 0, cap = 0;
+	struct stat_batch *sb = arg;
+	dtn__entry *en = &sb->v[i];
+
+	(void)worker;
+	if (fstatat(sb->dfd, en->name, &en->st, AT_SYMLINK_NOFOLLOW) < 0)
+		en->err_errno = errno ? errno : EIO;
+	else
+		en->kind = kind_of(en->st.st_mode);
+}
+
+/* Reads a directory's names (into *v, without their stat yet). */
+static int read_names(dtn__walk *w, int dfd, dtn__entry **v, size_t *n)
+{
+	size_t cap = 0;
 	int fd = dup(dfd), rc = 0;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
-	char path[PATH_MAX];
 
-	*out = NULL;
-	*count = 0;
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
 		return dtn__walk_fail_errno(w, "list", NULL, errno);
 	}
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
-		struct stat st;
-		char kind;
-
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = dtn__walk_fail_errno(w, "read", de->d_name, errno);
-			break;
-		}
-		if (!(kind = kind_of(st.st_mode))) {
-			w->id->skipped++;
-			dtn__builder_warn(w->b, "%s: skipped (not a file, directory or link)",
-					  dtn__walk_shown(w, de->d_name, path, sizeof(path)));
-			continue;
-		}
-		if (push_entry(&v, &n, &cap, de->d_name, &st, kind) < 0)
+		if (push_entry(v, n, &cap, de->d_name, &(struct stat){0}, 0) < 0)
 			rc = dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
 	}
 	if (rc == 0 && errno)
 		rc = dtn__walk_fail_errno(w, "list", NULL, errno);
 	closedir(d);
-	if (rc < 0) {
+	return rc;
+}
+
+/*
+ * Lists a directory: its entries with their lstat (taken on all threads: on a tree of small
+ * files the stat calls are much of the work), sorted by name; anything that is not a file,
+ * directory or link is skipped with a warning.
+ */
+static int list_dir(dtn__walk *w, int dfd, dtn__entry **out, size_t *count)
+{
+	dtn__entry *v = NULL;
+	size_t n = 0, kept = 0;
+	char path[PATH_MAX];
+	int rc;
+
+	*out = NULL;
+	*count = 0;
+	if ((rc = read_names(w, dfd, &v, &n)) < 0) {
 		entries_free(v, n);
 		return rc;
 	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), entry_cmp);
+	dtn__pool_run(w->b->pool, n, stat_one, &(struct stat_batch){dfd, v});
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && v[i].err_errno)
+			rc = dtn__walk_fail_errno(w, "read", v[i].name, v[i].err_errno);
+		if (rc == 0 && v[i].kind) {
+			v[kept++] = v[i];
+			continue;
+		}
+		if (rc == 0) {
+			w->id->skipped++;
+			dtn__builder_warn(w->b, "%s: skipped (not a file, directory or link)",
+					  dtn__walk_shown(w, v[i].name, path, sizeof(path)));
+		}
+		dtn__free(v[i].name);
+	}
+	if (rc < 0) {
+		entries_free(v, kept);
+		return rc;
+	}
+	if (kept > 1)
+		qsort(v, kept, sizeof(*v), entry_cmp);
 	*out = v;
-	*count = n;
+	*count = kept;
 	return 0;
 }
 
@@ -212,37 +252,40 @@ static bool same_version(const struct stat *a, const struct stat *b)
  * NULL). The file must still be the version listed (`listed`) before and after. Returns 0,
  * DTN_ECHANGED, or a negative errno-style failure in *e.
  */
-int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sha256 *sha, char *buf,
-		     dtn__chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e)
+int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sha256 *sha,
+			char *buf, dtn__chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e)
 {
+	unsigned long long size = (unsigned long long)listed->st_size, total = 0;
 	struct stat st;
-	unsigned long long total = 0;
-	ssize_t r;
 	int rc;
 
 	*e = 0;
-	if (fstat(fd, &st) < 0)
-		return *e = errno, DTN_EIO;
-	if (!same_version(&st, listed))
-		return DTN_ECHANGED;
 	if (dtn__sha256_init(sha) < 0)
 		return DTN_ERROR;
-	while ((r = read(fd, buf, DTN__READ_BUF)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
+	/*
+	 * Exactly the listed size is read: a file that shrank ends early, and one that grew or
+	 * was rewritten or replaced shows in the fstat afterwards. That one check, against the
+	 * listing, also covers a file swapped before it was opened.
+	 */
+	while (total < size) {
+		size_t want = size - total < DTN__READ_BUF ? (size_t)(size - total) : DTN__READ_BUF;
+		ssize_t r = read(fd, buf, want);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
 			return *e = errno, DTN_EIO;
-		}
-		total += (unsigned long long)r;
-		if (total > (unsigned long long)listed->st_size)
+		if (r == 0)
 			return DTN_ECHANGED;
+		total += (unsigned long long)r;
 		if (dtn__sha256_update(sha, buf, (size_t)r) < 0)
 			return DTN_ERROR;
 		if (sink && (rc = sink(w, buf, (size_t)r)) < 0)
 			return rc;
 	}
-	if (total != (unsigned long long)listed->st_size || fstat(fd, &st) < 0 ||
-	    !same_version(&st, listed))
+	if (fstat(fd, &st) < 0)
+		return *e = errno, DTN_EIO;
+	if (!same_version(&st, listed))
 		return DTN_ECHANGED;
 	return dtn__sha256_final(sha, digest);
 }
@@ -282,7 +325,7 @@ static void hash_one(size_t i, unsigned worker, void *arg)
 	}
 }
 
-static int entry_error(dtn__walk *w, const dtn__entry *en)
+int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en)
 {
 	char path[PATH_MAX];
 
@@ -317,7 +360,83 @@ static int hash_files(dtn__walk *w, int dfd, dtn__entry *v, size_t n)
 	dtn__pool_run(w->b->pool, ntodo, hash_one, &(struct batch){w, dfd, todo});
 	for (size_t i = 0; i < ntodo && rc == 0; i++)
 		if (todo[i]->rc < 0)
-			rc = entry_error(w, todo[i]);
+			rc = dtn__walk_entry_error(w, todo[i]);
+	dtn__free(todo);
+	return rc;
+}
+
+/* ---- reading ahead while archiving -------------------------------------------------------- */
+
+/* Files read ahead at once take at most this much memory. */
+#define READ_AHEAD_BUDGET (4u * 1024u * 1024u)
+
+/* Reads a small file whole into en->data and hashes it; on a pool thread. */
+static void fetch_one(size_t i, unsigned worker, void *arg)
+{
+	struct batch *bt = arg;
+	dtn__entry *en = bt->todo[i];
+	dtn__hasher *h = &bt->w->b->hashers[worker];
+	size_t size = (size_t)en->st.st_size, got = 0;
+	struct stat st;
+	int fd;
+
+	en->fetched = true;
+	if ((fd = dtn__walk_open_listed(bt->dfd, en->name)) < 0) {
+		en->rc = DTN_EIO;
+		en->err_errno = errno;
+		return;
+	}
+	en->rc = (size && !(en->data = dtn__malloc(size))) ? DTN_ENOMEM : 0;
+	while (en->rc == 0 && got < size) {
+		ssize_t r = read(fd, en->data + got, size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			en->rc = DTN_EIO, en->err_errno = errno;
+		else if (r == 0)
+			en->rc = DTN_ECHANGED;
+		else
+			got += (size_t)r;
+	}
+	if (en->rc == 0 && fstat(fd, &st) < 0)
+		en->rc = DTN_EIO, en->err_errno = errno;
+	else if (en->rc == 0 && !same_version(&st, &en->st))
+		en->rc = DTN_ECHANGED;
+	close(fd);
+	if (en->rc == 0 && dtn__sha256_init(h->sha) == 0 &&
+	    dtn__sha256_update(h->sha, en->data ? en->data : "", size) == 0 &&
+	    dtn__sha256_final(h->sha, en->digest) == 0) {
+		dtn__stat_sig sig;
+
+		dtn__stat_sig_from(&sig, &en->st);
+		dtn__cache_insert(bt->w->b->cache, &sig, en->digest, bt->w->started);
+	} else if (en->rc == 0) {
+		en->rc = DTN_ERROR;
+	}
+}
+
+/*
+ * archive: reads the small files from entry `from` on ahead, on all threads, within the
+ * memory budget, so that the opening and reading of many small files is shared between the
+ * cores while this thread writes the archive.
+ */
+static int read_ahead(dtn__walk *w, int dfd, dtn__entry *v, size_t n, size_t from)
+{
+	dtn__entry **todo;
+	size_t ntodo = 0, budget = 0, cap = n - from;
+	int rc = 0;
+
+	if (!(todo = dtn__calloc(cap, sizeof(*todo))))
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	for (size_t i = from; i < n && budget < READ_AHEAD_BUDGET; i++) {
+		if (v[i].kind != 'f' || v[i].fetched ||
+		    (unsigned long long)v[i].st.st_size > DTN__READ_AHEAD_FILE)
+			continue;
+		todo[ntodo++] = &v[i];
+		budget += (size_t)v[i].st.st_size;
+	}
+	dtn__pool_run(w->b->pool, ntodo, fetch_one, &(struct batch){w, dfd, todo});
 	dtn__free(todo);
 	return rc;
 }
@@ -494,11 +613,18 @@ static int walk_dir(dtn__walk *w, int dfd, bool reinclude_only, unsigned char di
 		goto out;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		size_t old = rel_push(w, v[i].name);
+		size_t old;
 
+		if (w->ar && v[i].kind == 'f' && !v[i].fetched &&
+		    (unsigned long long)v[i].st.st_size <= DTN__READ_AHEAD_FILE &&
+		    (rc = read_ahead(w, dfd, v, n, i)) < 0)
+			break;
+		old = rel_push(w, v[i].name);
 		rc = w->rel.failed ? dtn__walk_fail(w, DTN_ENOMEM, "out of memory")
 				   : visit(w, dfd, &v[i], sha, &any);
 		rel_pop(w, old);
+		dtn__free(v[i].data);
+		v[i].data = NULL;
 	}
 	if (rc == 0 && dtn__sha256_final(sha, digest) < 0)
 		rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash a directory");
@@ -794,33 +920,46 @@ void dtn_context_id_free(dtn_context_id *id)
 	dtn__free(id);
 }
 
+int dtn__walk_start_id(dtn__walk *w)
+{
+	if (!(w->id = dtn__calloc(1, sizeof(*w->id))))
+		return dtn__error_set(w->err, DTN_ENOMEM, "out of memory");
+	w->id->excluded_by = no_rules;
+	return 0;
+}
+
+int dtn__walk_finish_id(dtn__walk *w, const unsigned char digest[DTN__SHA256_LEN],
+			dtn_context_id **out)
+{
+	dtn__strv used = {0};
+	int rc;
+
+	if ((rc = collect_used(w, w->root_rules, w->root_used, &used)) == 0 &&
+	    (rc = collect_used(w, w->step_rules, w->step_used, &used)) == 0) {
+		dtn__sha256_hex(w->id->hash, digest);
+		if (used.len) {
+			w->id->excluded_by = (const char *const *)used.items;
+			used = (dtn__strv){0};
+		}
+		*out = w->id;
+		w->id = NULL;
+	}
+	dtn__strv_free(&used);
+	return rc;
+}
+
 int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id **out,
 			 dtn_error *err)
 {
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err};
 	unsigned char digest[DTN__SHA256_LEN];
-	dtn__strv used = {0};
 	int rc;
 
 	*out = NULL;
 	dtn_error_clear(err);
-	if (!(w.id = dtn__calloc(1, sizeof(*w.id))))
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	w.id->excluded_by = no_rules;
-	if ((rc = dtn__walk_context(&w, digest)) == 0 &&
-	    (rc = collect_used(&w, w.root_rules, w.root_used, &used)) == 0 &&
-	    (rc = collect_used(&w, w.step_rules, w.step_used, &used)) == 0) {
-		dtn__sha256_hex(w.id->hash, digest);
-		if (used.len) {
-			w.id->excluded_by = (const char *const *)used.items;
-			used = (dtn__strv){0};
-		}
-		*out = w.id;
-		w.id = NULL;
-	}
-	dtn__strv_free(&used);
+	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = dtn__walk_context(&w, digest)) == 0)
+		rc = dtn__walk_finish_id(&w, digest, out);
 	dtn_context_id_free(w.id);
 	dtn__walk_free(&w);
 	return rc;
 }
-

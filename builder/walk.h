@@ -23,6 +23,8 @@ typedef struct dtn__entry {
 	unsigned char digest[DTN__SHA256_LEN];
 	int rc;               /* of hashing the file */
 	int err_errno;
+	bool fetched;         /* archive: read ahead by a pool thread (into data, or failed) */
+	char *data;           /* archive: the content read ahead */
 } dtn__entry;
 
 typedef struct dtn__walk {
@@ -63,9 +65,9 @@ const char *dtn__walk_shown(dtn__walk *w, const char *name, char *buf, size_t si
 /* A function that receives each chunk of a file as it is read. */
 typedef int (*dtn__chunk_fn)(dtn__walk *w, const char *data, size_t len);
 /*
- * Reads the open file fd to its end, hashing it (and passing each chunk to `sink` when not
- * NULL). The file must still be the version listed before and after. Returns 0, DTN_ECHANGED,
- * DTN_EIO with the errno in *e, or what `sink` returned.
+ * Reads the listed size of the open file fd, hashing it (and passing each chunk to `sink`
+ * when not NULL). The file must still be the version listed once read. Returns 0,
+ * DTN_ECHANGED, DTN_EIO with the errno in *e, or what `sink` returned.
  */
 int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sha256 *sha,
 			char *buf, dtn__chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e);
@@ -85,6 +87,11 @@ int dtn__walk_load_rules(dtn__walk *w);
 /* Walks the whole context; its identity in `out`. */
 int dtn__walk_context(dtn__walk *w, unsigned char out[DTN__SHA256_LEN]);
 void dtn__walk_free(dtn__walk *w);
+/* A fresh w->id for the walk's counters. */
+int dtn__walk_start_id(dtn__walk *w);
+/* Hands w->id to *out with the identity and the rules that left something out. */
+int dtn__walk_finish_id(dtn__walk *w, const unsigned char digest[DTN__SHA256_LEN],
+			dtn_context_id **out);
 
 /* ---- the archive (tar.c), used by the walk when w->ar is set ---- */
 
@@ -96,7 +103,13 @@ int dtn__tar_push_dir(dtn__walk *w, const char *name, const struct stat *st);
 int dtn__tar_flush_dirs(dtn__walk *w);
 /* Drops the innermost waiting directory: it stays out of the archive. */
 void dtn__tar_pop_dir(dtn__walk *w);
-/* One file, written and hashed in one read; dfd < 0: the context's top itself. */
+/* The error of a file that could not be read ahead or hashed. */
+int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en);
+/* The biggest file that is read ahead whole while archiving. */
+#define DTN__READ_AHEAD_FILE (256u * 1024u)
+
+/* One file, written and hashed in one read (or from what was read ahead); dfd < 0: the
+ * context's top itself. */
 int dtn__tar_file(dtn__walk *w, int dfd, dtn__entry *en, const char *name);
 
 #endif

@@ -130,21 +130,24 @@ static int write_fd(const void *data, size_t len, void *payload)
 	return 0;
 }
 
-/* Writes DIR/<hash>.tar through a temporary file, so a failure leaves nothing half-written. */
-static int write_archive(dtn_builder *b, const dtn_context *c, const char *hash, const char *dir)
+/*
+ * Archives and identifies a context in one pass into a temporary file in DIR, then names it
+ * DIR/<hash>.tar, so a failure leaves nothing half-written. *out gets the identity.
+ */
+static int write_archive(dtn_builder *b, const dtn_context *c, const char *dir,
+			 dtn_context_id **out)
 {
 	char tmp[PATH_MAX], final[PATH_MAX];
 	dtn_error err;
 	int fd, rc;
 
-	snprintf(final, sizeof(final), "%s/%s.tar", dir, hash);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tar.XXXXXX", dir, hash);
+	snprintf(tmp, sizeof(tmp), "%s/.dtn-context.tar.XXXXXX", dir);
 	if ((fd = mkstemp(tmp)) < 0) {
 		cli_error("context: cannot write in %s: %s", dir, strerror(errno));
 		return EXIT_FAILED;
 	}
 	fchmod(fd, 0666 & ~current_umask());
-	rc = dtn_builder_archive(b, c, hash, write_fd, &fd, &err);
+	rc = dtn_builder_archive_identify(b, c, write_fd, &fd, out, &err);
 	if (rc == DTN_EUSER)
 		cli_error("context: cannot write %s: %s", tmp, strerror(errno));
 	else if (rc < 0)
@@ -153,12 +156,17 @@ static int write_archive(dtn_builder *b, const dtn_context *c, const char *hash,
 		cli_error("context: cannot write %s: %s", tmp, strerror(errno));
 		rc = DTN_EIO;
 	}
-	if (rc == 0 && rename(tmp, final) != 0) {
-		cli_error("context: cannot write %s: %s", final, strerror(errno));
-		rc = DTN_EIO;
+	if (rc == 0) {
+		snprintf(final, sizeof(final), "%s/%s.tar", dir, (*out)->hash);
+		if (rename(tmp, final) != 0) {
+			cli_error("context: cannot write %s: %s", final, strerror(errno));
+			rc = DTN_EIO;
+		}
 	}
 	if (rc < 0) {
 		unlink(tmp);
+		dtn_context_id_free(*out);
+		*out = NULL;
 		return rc == DTN_EUSER ? EXIT_FAILED : walk_exit_code(rc);
 	}
 	return EXIT_OK;
@@ -184,11 +192,14 @@ static int list_contexts(const struct context_opts *o, const dtn_image *img, dtn
 		puts("no build contexts");
 	for (size_t i = 0; i < dtn_image_context_count(img) && code == EXIT_OK; i++) {
 		const dtn_context *c = dtn_image_context(img, i);
-		dtn_context_id *id;
+		dtn_context_id *id = NULL;
 		dtn_error err;
-		int rc = dtn_builder_identify(b, c, &id, &err);
+		int rc;
 
-		if (rc < 0) {
+		if (o->out_dir) {
+			if ((code = write_archive(b, c, o->out_dir, &id)) != EXIT_OK)
+				break;
+		} else if ((rc = dtn_builder_identify(b, c, &id, &err)) < 0) {
 			cli_report(&err);
 			code = walk_exit_code(rc);
 			break;
@@ -197,8 +208,6 @@ static int list_contexts(const struct context_opts *o, const dtn_image *img, dtn
 			json_array_append_new(arr, context_json(c, id));
 		else
 			print_text(i, c, id);
-		if (o->out_dir)
-			code = write_archive(b, c, id->hash, o->out_dir);
 		dtn_context_id_free(id);
 	}
 	if (arr && code == EXIT_OK) {
