@@ -22,6 +22,8 @@
 #include "dtn.h"
 #include "testutil.h"
 
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
 static char top[PATH_MAX];   /* a scratch directory for the whole file */
 static char cache[PATH_MAX]; /* the digest cache the tests use */
 
@@ -415,6 +417,76 @@ static void test_builder_walk__archive_deterministic(void **state)
 	dtn_image_free(img);
 }
 
+/* One pass gives the same identity and the same bytes as identify, then archive. */
+static void test_builder_walk__one_pass(void **state)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_image *img = image_of(top, "tree", true);
+	dtn_context_id *id = NULL;
+	dtn_error err;
+	char hash[65];
+	FILE *one = tmpfile(), *two;
+	int code, ca, cb;
+
+	(void)state;
+	hash_of("tree", hash);
+	assert_int_equal(dtn_builder_archive_identify(b, dtn_image_context(img, 0), collect, one, &id,
+						      &err), 0);
+	assert_string_equal(id->hash, hash);
+	assert_int_equal(id->files, 5);
+	assert_int_equal(id->links, 1);
+	rewind(one);
+	two = archive_of(img, hash, &code);
+	assert_int_equal(code, 0);
+	do {
+		ca = fgetc(one);
+		cb = fgetc(two);
+		assert_int_equal(ca, cb);
+	} while (ca != EOF);
+	fclose(one);
+	fclose(two);
+	dtn_context_id_free(id);
+	dtn_image_free(img);
+	dtn_builder_free(b);
+}
+
+/* Many files of every size around the read-ahead limit come out whole and in order. */
+static void test_builder_walk__read_ahead_sizes(void **state)
+{
+	static const size_t sizes[] = {0, 1, 4095, 4096, 65536, 262143, 262144, 262145, 1048577};
+	char name[64], hash[65], src[PATH_MAX];
+	const char *want[COUNT_OF(sizes) + 2];
+	char names[COUNT_OF(sizes)][64];
+	int code;
+	dtn_image *img;
+	FILE *f;
+
+	(void)state;
+	want[0] = "sizes/";
+	for (size_t i = 0; i < COUNT_OF(sizes); i++) {
+		char *text = malloc(sizes[i] + 1);
+
+		for (size_t k = 0; k < sizes[i]; k++)
+			text[k] = (char)('a' + (k * 7 + i) % 26);
+		text[sizes[i]] = '\0';
+		snprintf(name, sizeof(name), "sizes/f%02zu", i);
+		tu_write(top, name, text);
+		free(text);
+		snprintf(names[i], sizeof(names[i]), "sizes/f%02zu", i);
+		want[i + 1] = names[i];
+	}
+	want[COUNT_OF(sizes) + 1] = NULL;
+	hash_of("sizes", hash);
+	img = image_of(top, "sizes", true);
+	f = archive_of(img, hash, &code);
+	assert_int_equal(code, 0);
+	path_of(src, sizeof(src), "sizes");
+	check_entries(f, want, src, "sizes/");
+	fclose(f);
+	dtn_image_free(img);
+}
+
 static void test_builder_walk__long_names(void **state)
 {
 	char name[400], src[PATH_MAX], hash[65];
@@ -687,6 +759,8 @@ int main(void)
 		cmocka_unit_test(test_builder_walk__identity_stable),
 		cmocka_unit_test(test_builder_walk__archive_round_trip),
 		cmocka_unit_test(test_builder_walk__archive_deterministic),
+		cmocka_unit_test(test_builder_walk__one_pass),
+		cmocka_unit_test(test_builder_walk__read_ahead_sizes),
 		cmocka_unit_test(test_builder_walk__long_names),
 		cmocka_unit_test(test_builder_walk__changed_after_identify),
 		cmocka_unit_test(test_builder_walk__dockerignore),
