@@ -161,7 +161,10 @@ static int open_archive(dtn__walk *w)
 	if (!(w->ar = archive_write_new()) || !(w->ae = archive_entry_new()) ||
 	    !(w->sha = dtn__sha256_new()) || !(w->buf = dtn__malloc(DTN__READ_BUF)))
 		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	/* the stream goes out in 64 KiB pieces; no padding after the end-of-archive blocks */
 	if (archive_write_set_format_pax_restricted(w->ar) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(w->ar, 64 * 1024) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(w->ar, 1) != ARCHIVE_OK ||
 	    archive_write_open2(w->ar, w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK)
 		return tar_fail(w);
 	return 0;
