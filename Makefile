@@ -29,13 +29,13 @@ WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
 	-Wformat=2 -Wwrite-strings -Wno-format-nonliteral
 WERROR ?= -Werror
 CFLAGS ?= -O2 -g
-DEPS := yaml-0.1 jansson libarchive libcrypto
+DEPS := yaml-0.1 jansson libarchive libcrypto libcurl
 TEST_DEPS := cmocka
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS))
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS))
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs $(TEST_DEPS) 2>/dev/null)
 
-MODULES := core imagedsl builder
+MODULES := core otel imagedsl snapshots builder
 CLI_INCLUDES := -Icli
 INCLUDES := $(addprefix -I,$(MODULES)) -I.
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -pthread $(INCLUDES) $(WARNINGS) \

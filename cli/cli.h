@@ -53,6 +53,15 @@ void cli_report(const dtn_error *err);
 /* The exit code for a library error code met while loading or checking a spec. */
 int cli_spec_exit_code(int code);
 
+/*
+ * Set by SIGINT/SIGTERM (main installs the handler). Long operations hand its address to the
+ * library as their cancel flag and stop cleanly; the command then exits with EXIT_INTERRUPTED.
+ */
+extern volatile int cli_interrupted;
+
+/* The exit code for a library error code met while running an operation (network, build). */
+int cli_exit_code(int code);
+
 /* Whether argv[i] asks for help. */
 bool cli_is_help(const char *arg);
 

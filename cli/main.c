@@ -1,6 +1,7 @@
 /*
  * main.c - dtn-build: finds the subcommand in the table and runs it.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -48,6 +49,46 @@ void cli_report(const dtn_error *err)
 
 	dtn_error_format(err, buf, sizeof(buf));
 	cli_error("%s", buf);
+}
+
+volatile int cli_interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+/* A second Ctrl-C while the first is being honoured ends the process at once. */
+static void install_interrupt_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_exit_code(int code)
+{
+	switch (code) {
+	case DTN_OK:
+		return EXIT_OK;
+	case DTN_EINTR:
+		return EXIT_INTERRUPTED;
+	case DTN_EAUTH:
+	case DTN_ECONFIG:
+		return EXIT_CONFIG;
+	case DTN_EINVAL:
+	case DTN_ESYNTAX:
+	case DTN_EOUTSIDE:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAILED;
+	}
 }
 
 int cli_spec_exit_code(int code)
@@ -162,6 +203,7 @@ int main(int argc, char **argv)
 		printf("dtn-build %s\n", DTN_VERSION);
 		return EXIT_OK;
 	}
+	install_interrupt_handlers();
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i]->name) == 0)
 			return commands[i]->run(argc - 1, argv + 1);

@@ -33,7 +33,17 @@ enum {
 	DTN_EUSER = -7,       /* a callback asked to stop */
 	DTN_EOUTSIDE = -8,    /* a path leaves its build context */
 	DTN_EUNSUPPORTED = -9, /* valid input that this version does not support */
-	DTN_ECHANGED = -10     /* a file changed while dtn read it */
+	DTN_ECHANGED = -10,    /* a file changed while dtn read it */
+	DTN_ECONNECT = -11,    /* a server could not be reached (after retries) */
+	DTN_ETIMEOUT = -12,    /* an operation or request ran out of time */
+	DTN_EINTR = -13,       /* the operation was cancelled (an interrupt) */
+	DTN_EAUTH = -14,       /* credentials are missing or were rejected (401, 403) */
+	DTN_ECONFIG = -15,     /* the configuration is incomplete or contradictory */
+	DTN_EEXISTS = -16,     /* the object already exists (409, duplicate name) */
+	DTN_EHTTP = -17,       /* a server answered with an error status not covered above */
+	DTN_ERATELIMIT = -18,  /* a server kept answering 429 Too Many Requests */
+	DTN_EBUILD = -19,      /* a build failed (build_failed, error, a failing step) */
+	DTN_EPROTOCOL = -20    /* a server's answer was malformed */
 };
 
 /* The name of an error code ("out of memory", ...); never NULL. */

@@ -18,6 +18,16 @@ static const char *const names[] = {
 	"path outside the build context",
 	"not supported",
 	"changed while being read",
+	"could not connect",
+	"timed out",
+	"interrupted",
+	"authentication failed",
+	"configuration error",
+	"already exists",
+	"server error",
+	"rate limited",
+	"build failed",
+	"malformed server response",
 };
 
 const char *dtn_strerror(int code)
