@@ -46,6 +46,21 @@ enum {
 	DTN_EPROTOCOL = -20    /* a server's answer was malformed */
 };
 
+/*
+ * Build output for the application, one whole line at a time (no newline; a line longer than
+ * the transport's bound arrives in pieces). `kind` says what the line is: the build's own output
+ * (BuildKit, the engine), a state change of the remote build ("building"), or a phase of dtn's
+ * own work ("uploading context src"). Return 0 to go on; non-zero stops the operation, which
+ * then fails with DTN_EUSER.
+ */
+typedef enum dtn_log_kind {
+	DTN_LOG_OUTPUT = 0,
+	DTN_LOG_STATE = 1,
+	DTN_LOG_PHASE = 2
+} dtn_log_kind;
+
+typedef int (*dtn_log_fn)(dtn_log_kind kind, const char *line, size_t len, void *payload);
+
 /* The name of an error code ("out of memory", ...); never NULL. */
 const char *dtn_strerror(int code);
 
