@@ -5,6 +5,7 @@
 #define DTN_H
 
 #include "dtn_core.h"
+#include "dtn_otel.h"
 #include "dtn_image.h"
 #include "dtn_builder.h"
 
