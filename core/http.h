@@ -24,6 +24,11 @@
 #include "dtn_core.h"
 #include "internal.h"
 
+/*
+ * Threads: a client, and the batches made from it, may be used by one thread at a time;
+ * separate clients may be used from separate threads at once. libcurl's global state is set up
+ * once, thread-safely, by the first dtn__http_new.
+ */
 typedef struct dtn__http dtn__http;
 
 /* What one attempt looked like, for observers (telemetry) and error messages. */
@@ -97,6 +102,9 @@ typedef struct dtn__http_request {
 	 * headers. NULL for unsigned requests. */
 	const char *sigv4;
 	const char *sigv4_user;
+	/* NULL: no Accept-Encoding is sent; "": every encoding libcurl can decode is offered and
+	 * the body is decoded before it reaches on_data or response->body. */
+	const char *accept_encoding;
 } dtn__http_request;
 
 typedef struct dtn__http_response {
@@ -125,6 +133,34 @@ int dtn__http_do(dtn__http *http, const dtn__http_request *req, dtn__http_respon
 
 void dtn__http_response_clear(dtn__http_response *response);
 
+/*
+ * Several requests in flight at once on the client's connections (S3 multipart parts). Each
+ * request added keeps the retry policy, timeouts and observer calls of dtn__http_do; the
+ * request struct is copied, but what its pointers refer to (URL, headers, body, payload) and
+ * `response` must stay valid until the request is handed back by dtn__http_batch_next.
+ * Transfers only progress inside dtn__http_batch_next (and dtn__http_do on the same client).
+ */
+typedef struct dtn__http_batch dtn__http_batch;
+
+/* A new, empty batch on `http`; DTN_ENOMEM. Free it before the client. */
+int dtn__http_batch_new(dtn__http_batch **out, dtn__http *http);
+/* Stops the requests still in the batch (observers see them end) and frees it. NULL is fine. */
+void dtn__http_batch_free(dtn__http_batch *batch);
+/* Starts a request; `tag` identifies it in dtn__http_batch_next. Returns 0 or DTN_ENOMEM. */
+int dtn__http_batch_add(dtn__http_batch *batch, const dtn__http_request *req,
+	dtn__http_response *response, void *tag, dtn_error *err);
+/* How many requests were added and not yet handed back. */
+size_t dtn__http_batch_pending(const dtn__http_batch *batch);
+/*
+ * Drives the transfers until one request has finished (with its retries) or wait_ms passed
+ * (0: do what can be done without waiting; -1: no limit). Returns 1 with *tag and *result set
+ * (result is what dtn__http_do would have returned; err is filled when it is negative), or 0
+ * when nothing finished in time or the batch is empty. A set cancel flag finishes every
+ * request with DTN_EINTR.
+ */
+int dtn__http_batch_next(dtn__http_batch *batch, long wait_ms, void **tag, int *result,
+	dtn_error *err);
+
 /* The value of the first header called name (case-insensitive), borrowed; NULL if absent. */
 const char *dtn__http_response_header(const dtn__http_response *response, const char *name);
 
@@ -133,6 +169,8 @@ const char *dtn__http_response_header(const dtn__http_response *response, const 
  * value; NULL when memory runs out.
  */
 char *dtn__http_escape(const char *s);
+/* As dtn__http_escape but '/' is kept: for a path of several segments (an object key). */
+char *dtn__http_escape_path(const char *s);
 
 /* The URL without its query string and fragment, in fresh memory; NULL when memory runs out. */
 char *dtn__http_redact_url(const char *url);
