@@ -545,8 +545,13 @@ static int build_headers(xfer *x)
 			goto nomem;
 		list = t;
 	}
-	/* No "Expect: 100-continue" round trip before large bodies; no form content type. */
-	if (!has_header(h, "Expect")) {
+	/*
+	 * No "Expect: 100-continue" round trip before large bodies, no form content type. Not on
+	 * signed requests: libcurl's SigV4 signs every line of the list, these empty ones too.
+	 */
+	if (x->req.sigv4)
+		posting = false;
+	else if (!has_header(h, "Expect")) {
 		if (!(t = curl_slist_append(list, "Expect:")))
 			goto nomem;
 		list = t;
