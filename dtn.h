@@ -7,6 +7,7 @@
 #include "dtn_core.h"
 #include "dtn_otel.h"
 #include "dtn_image.h"
+#include "dtn_daytona.h"
 #include "dtn_builder.h"
 
 #endif
