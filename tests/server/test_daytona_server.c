@@ -1,0 +1,497 @@
+/*
+ * test_daytona_server.c - the Daytona test server itself: auth, validation, states, log streams,
+ * S3 signatures and fault injection, driven over HTTP with libcurl.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+#include "testutil.h"
+
+static tu_server srv;
+
+typedef struct resp {
+	long status;
+	char *body;
+	size_t len;
+	struct curl_slist *headers;
+} resp;
+
+static size_t on_body(char *p, size_t size, size_t n, void *payload)
+{
+	resp *r = payload;
+	char *b = realloc(r->body, r->len + size * n + 1);
+
+	assert_non_null(b);
+	memcpy(b + r->len, p, size * n);
+	r->body = b;
+	r->len += size * n;
+	b[r->len] = '\0';
+	return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *payload)
+{
+	resp *r = payload;
+	char line[512];
+	size_t len = size * n < sizeof(line) - 1 ? size * n : sizeof(line) - 1;
+
+	memcpy(line, p, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (*line)
+		r->headers = curl_slist_append(r->headers, line);
+	return size * n;
+}
+
+static void resp_free(resp *r)
+{
+	free(r->body);
+	curl_slist_free_all(r->headers);
+	memset(r, 0, sizeof(*r));
+}
+
+/* One request; auth is "key", "jwt", "jwt-noorg" or NULL. Returns the curl code. */
+static CURLcode http(resp *r, const char *method, const char *url, const char *auth,
+	const char *json)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char line[256];
+	CURLcode rc;
+
+	memset(r, 0, sizeof(*r));
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	if (auth) {
+		const char *tok = strcmp(auth, "key") == 0 ? srv.api_key : srv.jwt;
+
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", tok);
+		h = curl_slist_append(h, line);
+		if (strcmp(auth, "jwt") == 0) {
+			snprintf(line, sizeof(line), "X-Daytona-Organization-ID: %s", srv.org_id);
+			h = curl_slist_append(h, line);
+		}
+	}
+	if (json) {
+		h = curl_slist_append(h, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+static json_t *api(long want, const char *method, const char *path, const char *json)
+{
+	char url[512];
+	resp r;
+	json_t *j;
+
+	snprintf(url, sizeof(url), "%s%s", srv.api_url, path);
+	assert_int_equal(http(&r, method, url, "key", json), CURLE_OK);
+	if (r.status != want)
+		fprintf(stderr, "%s %s -> %ld %s\n", method, path, r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, want);
+	j = r.body && *r.body ? json_loads(r.body, 0, NULL) : json_null();
+	resp_free(&r);
+	assert_non_null(j);
+	return j;
+}
+
+static const char *str(json_t *j, const char *key)
+{
+	return json_string_value(json_object_get(j, key));
+}
+
+static const char *header(const resp *r, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (struct curl_slist *h = r->headers; h; h = h->next)
+		if (strncasecmp(h->data, name, n) == 0 && h->data[n] == ':')
+			return h->data + n + 2;
+	return NULL;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_server_reset(&srv);
+	tu_server_scenario(&srv, "{\"pending_ms\":100,\"log_interval_ms\":20,"
+				  "\"stream_tail_ms\":100,\"pull_ms\":100,\"volume_pending_ms\":50,"
+				  "\"volume_creating_ms\":50,\"sandbox_start_ms\":50}");
+	return 0;
+}
+
+/* Waits (bounded) for a snapshot to reach a state; returns its final DTO. */
+static json_t *wait_state(const char *path, const char *want)
+{
+	for (int i = 0; i < 500; i++) {
+		json_t *j = api(200, "GET", path, NULL);
+
+		if (strcmp(str(j, "state"), want) == 0)
+			return j;
+		json_decref(j);
+		usleep(10000);
+	}
+	fail_msg("%s never reached %s", path, want);
+	return NULL;
+}
+
+static void test_server_daytona__auth(void **state)
+{
+	char url[256];
+	resp r;
+	json_t *j;
+
+	(void)state;
+	snprintf(url, sizeof(url), "%s/snapshots", srv.api_url);
+	assert_int_equal(http(&r, "GET", url, NULL, NULL), CURLE_OK);
+	assert_int_equal(r.status, 401);
+	j = json_loads(r.body, 0, NULL);
+	assert_int_equal(json_integer_value(json_object_get(j, "statusCode")), 401);
+	assert_string_equal(str(j, "error"), "Unauthorized");
+	assert_string_equal(str(j, "path"), "/api/snapshots");
+	assert_non_null(str(j, "timestamp"));
+	json_decref(j);
+	resp_free(&r);
+
+	assert_int_equal(http(&r, "GET", url, "jwt-noorg", NULL), CURLE_OK);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	assert_int_equal(http(&r, "GET", url, "jwt", NULL), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	/* Outside /api: the dashboard's HTML, not JSON. */
+	snprintf(url, sizeof(url), "%s/snapshots", srv.base_url);
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_int_equal(r.status, 404);
+	assert_non_null(strstr(header(&r, "Content-Type"), "text/html"));
+	resp_free(&r);
+}
+
+static void test_server_daytona__validation(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	j = api(400, "POST", "/snapshots", "{\"name\":\"v\",\"imageName\":\"a:1\",\"bogus\":1}");
+	assert_string_equal(str(j, "message"), "property bogus should not exist");
+	json_decref(j);
+	j = api(400, "POST", "/snapshots", "{\"name\":\"v\",\"imageName\":\"a:1\",\"cpu\":\"2\"}");
+	assert_string_equal(str(j, "message"), "cpu must be an integer number");
+	json_decref(j);
+	j = api(400, "POST", "/snapshots",
+		"{\"name\":\"v\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:1\\n\"},"
+		"\"entrypoint\":[\"sleep\"]}");
+	assert_string_equal(str(j, "message"),
+		"Cannot specify an entrypoint when using a build info entry");
+	json_decref(j);
+	j = api(400, "POST", "/snapshots", "{\"name\":\"v\",\"imageName\":\"python:latest\"}");
+	assert_string_equal(str(j, "message"), "Images with tag \":latest\" are not allowed");
+	json_decref(j);
+	j = api(400, "POST", "/snapshots", "{\"name\":\"bad name\",\"imageName\":\"a:1\"}");
+	assert_non_null(strstr(str(j, "message"), "Invalid snapshot name"));
+	json_decref(j);
+	j = api(400, "DELETE", "/snapshots/not-a-uuid", NULL);
+	json_decref(j);
+	j = api(404, "GET", "/snapshots/missing%3Asnap", NULL);
+	assert_string_equal(str(j, "message"), "Snapshot missing:snap not found");
+	assert_string_equal(str(j, "path"), "/api/snapshots/missing%3Asnap");
+	json_decref(j);
+}
+
+static void test_server_daytona__snapshot_states_and_logs(void **state)
+{
+	json_t *j, *u;
+	char path[256], url[512], id[64];
+	resp r;
+
+	(void)state;
+	j = api(200, "POST", "/snapshots",
+		"{\"name\":\"s1\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:1\\n\","
+		"\"contextHashes\":[\"bb\",\"aa\"]},\"memory\":4,\"regionId\":\"us\"}");
+	assert_string_equal(str(j, "state"), "pending");
+	assert_int_equal(json_integer_value(json_object_get(j, "mem")), 4);
+	assert_null(json_object_get(j, "memory"));
+	/* sha256("FROM a:1\n" "aa" "bb") */
+	assert_string_equal(str(json_object_get(j, "buildInfo"), "snapshotRef"),
+		"daytona-714590b7b9a0ab74f00618b90237b27613cad19f6d1dbca8a4de9620d56d4dd5:daytona");
+	snprintf(id, sizeof(id), "%s", str(j, "id"));
+	json_decref(j);
+
+	j = api(409, "POST", "/snapshots",
+		"{\"name\":\"s1\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:1\\n\"}}");
+	assert_string_equal(str(j, "message"),
+		"Snapshot with name \"s1\" already exists for this organization");
+	json_decref(j);
+
+	snprintf(path, sizeof(path), "/snapshots/%s/build-logs-url", id);
+	u = api(200, "GET", path, NULL);
+	snprintf(url, sizeof(url), "%s?follow=true", str(u, "url"));
+	assert_non_null(strstr(url, srv.proxy_url));
+	json_decref(u);
+	/* Follows until the end, which only comes after success. */
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "#10 exporting to image\n"));
+	resp_free(&r);
+	j = api(200, "GET", "/snapshots/s1", NULL);
+	assert_string_equal(str(j, "state"), "active");
+	json_decref(j);
+
+	/* The same build again: active at once. */
+	j = api(200, "POST", "/snapshots",
+		"{\"name\":\"s2\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:1\\n\","
+		"\"contextHashes\":[\"aa\",\"bb\"]}}");
+	assert_string_equal(str(j, "state"), "active");
+	json_decref(j);
+
+	j = api(200, "GET", "/snapshots?page=1&limit=1&name=S", NULL);
+	assert_int_equal(json_integer_value(json_object_get(j, "total")), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "totalPages")), 2);
+	assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
+	json_decref(j);
+
+	snprintf(path, sizeof(path), "/snapshots/%s", id);
+	j = api(200, "DELETE", path, NULL);
+	json_decref(j);
+}
+
+static void test_server_daytona__failed_build_stream_stays_open(void **state)
+{
+	json_t *j, *u;
+	char path[256], url[512];
+	resp r;
+	CURL *c;
+
+	(void)state;
+	tu_server_scenario(&srv, "{\"outcome\":\"build_failed\"}");
+	j = api(200, "POST", "/snapshots",
+		"{\"name\":\"f1\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:2\\n\"}}");
+	snprintf(path, sizeof(path), "/snapshots/%s/build-logs-url", str(j, "id"));
+	json_decref(j);
+	u = api(200, "GET", path, NULL);
+	snprintf(url, sizeof(url), "%s?follow=true", str(u, "url"));
+	json_decref(u);
+	j = wait_state("/snapshots/f1", "build_failed");
+	assert_string_equal(str(j, "errorReason"), "Failed to build snapshot: exit code 1");
+	json_decref(j);
+
+	/* The stream has all lines but never ends: the client's timeout cuts it. */
+	memset(&r, 0, sizeof(r));
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 700L);
+	{
+		struct curl_slist *h = NULL;
+		char line[128];
+
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", srv.api_key);
+		h = curl_slist_append(h, line);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		assert_int_equal(curl_easy_perform(c), CURLE_OPERATION_TIMEDOUT);
+		curl_slist_free_all(h);
+	}
+	curl_easy_cleanup(c);
+	assert_non_null(strstr(r.body, "ERROR: No matching distribution"));
+	resp_free(&r);
+}
+
+static void test_server_daytona__faults(void **state)
+{
+	char url[256];
+	resp r;
+
+	(void)state;
+	tu_server_fault(&srv, "{\"server\":\"api\",\"method\":\"GET\",\"path\":\"^/api/volumes$\","
+			      "\"status\":429,\"retry_after\":37,\"times\":1}");
+	tu_server_fault(&srv, "{\"path\":\"^/api/volumes$\",\"action\":\"reset\"}");
+	snprintf(url, sizeof(url), "%s/volumes", srv.api_url);
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_int_equal(r.status, 429);
+	assert_string_equal(header(&r, "Retry-After-authenticated"), "37");
+	assert_non_null(strstr(r.body, "ThrottlerException: Too Many Requests"));
+	resp_free(&r);
+	assert_int_not_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	resp_free(&r);
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "[]");
+	resp_free(&r);
+}
+
+static void test_server_daytona__volumes_and_sandbox(void **state)
+{
+	json_t *j, *v;
+	char body[512], vid[64];
+
+	(void)state;
+	j = api(200, "POST", "/snapshots", "{\"name\":\"img\",\"imageName\":\"python:3.12-slim\"}");
+	json_decref(j);
+	json_decref(wait_state("/snapshots/img", "active"));
+	tu_server_scenario(&srv, "{\"volume_pending_ms\":300,\"volume_creating_ms\":300}");
+	v = api(200, "POST", "/volumes", "{\"name\":\"v1\"}");
+	assert_string_equal(str(v, "state"), "pending_create");
+	snprintf(vid, sizeof(vid), "%s", str(v, "id"));
+	json_decref(v);
+	j = api(400, "POST", "/volumes", "{\"name\":\"v1\"}");
+	assert_string_equal(str(j, "message"), "Volume with name v1 already exists");
+	json_decref(j);
+	j = api(404, "GET", "/volumes/by-name/nope", NULL);
+	assert_string_equal(str(j, "message"), "Volume with name nope not found");
+	json_decref(j);
+
+	/* Not ready yet: the reference's 400. */
+	snprintf(body, sizeof(body), "{\"snapshot\":\"img\",\"volumes\":[{\"volumeId\":\"v1\","
+				      "\"mountPath\":\"/data\"}]}");
+	j = api(400, "POST", "/sandbox", body);
+	assert_non_null(strstr(str(j, "message"), "Volume 'v1' is not in a ready state"));
+	json_decref(j);
+	json_decref(wait_state("/volumes/by-name/v1", "ready"));
+
+	j = api(400, "POST", "/sandbox", "{\"snapshot\":\"img\",\"volumes\":[{\"volumeId\":\"v1\","
+					 "\"mountPath\":\"/etc/x\"}]}");
+	json_decref(j);
+	j = api(400, "POST", "/sandbox", "{\"snapshot\":\"img\",\"cpu\":2}");
+	assert_string_equal(str(j, "message"),
+		"Cannot specify Sandbox resources when using a snapshot");
+	json_decref(j);
+
+	j = api(200, "POST", "/sandbox", body);
+	assert_string_equal(str(j, "state"), "started");
+	assert_string_equal(str(json_array_get(json_object_get(j, "volumes"), 0), "volumeId"), vid);
+	json_decref(j);
+	snprintf(body, sizeof(body), "/volumes/%s", vid);
+	j = api(409, "DELETE", body, NULL);
+	json_decref(j);
+}
+
+/* S3 request signed by libcurl with the given secret. */
+static long s3_put(const char *secret, const char *token, const char *akid, const char *key,
+	const char *data)
+{
+	char url[512], userpwd[256], h1[256], h2[128], hex[65];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+	resp r = {0};
+	long status = -1;
+
+	SHA256((const unsigned char *)data, strlen(data), md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(url, sizeof(url), "%s/%s/%s", srv.s3_url, srv.bucket, key);
+	snprintf(userpwd, sizeof(userpwd), "%s:%s", akid, secret);
+	snprintf(h1, sizeof(h1), "x-amz-security-token: %s", token);
+	snprintf(h2, sizeof(h2), "x-amz-content-sha256: %s", hex);
+	h = curl_slist_append(h, h1);
+	h = curl_slist_append(h, h2);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
+	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 403)
+		assert_non_null(strstr(r.body, "<Code>SignatureDoesNotMatch</Code>"));
+	resp_free(&r);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static void test_server_daytona__s3_signatures(void **state)
+{
+	json_t *pa, *log;
+	char key[256];
+	unsigned char *obj;
+	size_t len = 0;
+	int verified = 0, rejected = 0;
+
+	(void)state;
+	pa = api(200, "GET", "/object-storage/push-access", NULL);
+	assert_string_equal(str(pa, "region"), srv.region);
+	snprintf(key, sizeof(key), "%s/abc/context.tar", srv.org_id);
+	assert_int_equal(s3_put(str(pa, "secret"), str(pa, "sessionToken"), str(pa, "accessKey"),
+				 key, "tar bytes"), 200);
+	assert_int_equal(s3_put("not-the-secret", str(pa, "sessionToken"), str(pa, "accessKey"),
+				 key, "other bytes"), 403);
+	json_decref(pa);
+
+	obj = tu_server_object(&srv, key, &len);
+	assert_non_null(obj);
+	assert_int_equal(len, 9);
+	assert_memory_equal(obj, "tar bytes", 9);
+	free(obj);
+
+	log = tu_server_requests(&srv, "s3");
+	for (size_t i = 0; i < json_array_size(log); i++) {
+		json_t *e = json_array_get(log, i);
+
+		if (json_is_true(json_object_get(e, "signature_verified")))
+			verified++;
+		else
+			rejected++;
+	}
+	assert_int_equal(verified, 1);
+	assert_int_equal(rejected, 1);
+	json_decref(log);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return tu_server_start(&srv);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tu_server_stop(&srv);
+	curl_global_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_server_daytona__auth, setup),
+		cmocka_unit_test_setup(test_server_daytona__validation, setup),
+		cmocka_unit_test_setup(test_server_daytona__snapshot_states_and_logs, setup),
+		cmocka_unit_test_setup(test_server_daytona__failed_build_stream_stays_open, setup),
+		cmocka_unit_test_setup(test_server_daytona__faults, setup),
+		cmocka_unit_test_setup(test_server_daytona__volumes_and_sandbox, setup),
+		cmocka_unit_test_setup(test_server_daytona__s3_signatures, setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
