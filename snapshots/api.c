@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "otel_http.h"
 
 int64_t dtn__now_ms(void)
 {
@@ -78,10 +79,10 @@ int dtn_daytona_new(dtn_daytona **out, const dtn_daytona_opts *opts, dtn_error *
 	c->cancel = opts->cancel;
 	c->warn = opts->warn;
 	c->payload = opts->payload;
-	if (opts->http_observer) {
-		c->observer = *(const dtn__http_observer *)opts->http_observer;
-		c->has_observer = true;
-	}
+	/* telemetry's observer costs next to nothing while telemetry is off */
+	c->observer = opts->http_observer ? *(const dtn__http_observer *)opts->http_observer
+					  : *dtn__otel_http_observer();
+	c->has_observer = true;
 	c->http_opts = (dtn__http_opts){
 		.version = 1,
 		.connect_timeout_ms = opts->connect_timeout_ms,
@@ -200,14 +201,14 @@ void dtn__api_warn(dtn_daytona *c, const char *fmt, ...)
 }
 
 int dtn__api_log(dtn_daytona *c, dtn_log_fn log, void *payload, dtn_log_kind kind,
-		 const char *line)
+		 const char *line, size_t len)
 {
 	int rc;
 
 	if (!log)
 		return 0;
 	pthread_mutex_lock(&c->cb_lock);
-	rc = log(kind, line, strlen(line), payload);
+	rc = log(kind, line, len, payload);
 	pthread_mutex_unlock(&c->cb_lock);
 	return rc;
 }

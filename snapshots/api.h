@@ -190,12 +190,14 @@ int64_t dtn__logstream_last_data(dtn__logstream *s);
 bool dtn__logstream_stopped(dtn__logstream *s);
 /*
  * Cuts the stream if it still runs, waits for its thread and frees it. Returns DTN_EUSER when
- * the callback asked to stop, else 0 (a stream that could not be read only warns). Accepts NULL.
+ * the callback asked to stop; when the stream was given up (it could not be opened or kept
+ * dropping), that error if `strict`, else a warning and 0. Accepts NULL.
  */
-int dtn__logstream_finish(dtn__logstream *s, dtn_error *err);
+int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err);
 
-/* Calls the application's log callback under the callback lock; non-zero means stop. */
+/* Calls the application's log callback with line[0..len) (NUL-terminated) under the callback
+ * lock; non-zero means stop. */
 int dtn__api_log(dtn_daytona *c, dtn_log_fn log, void *payload, dtn_log_kind kind,
-		 const char *line);
+		 const char *line, size_t len);
 
 #endif

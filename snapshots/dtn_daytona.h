@@ -75,8 +75,9 @@ typedef struct dtn_daytona_opts {
 	const volatile int *cancel;
 	dtn_daytona_warn_fn warn;     /* may be NULL */
 	void *payload;
-	/* Telemetry's hook on every HTTP attempt, for libdtn's own modules: a pointer to the
-	 * transport's observer structure (copied). NULL for none. */
+	/* The hook told about every HTTP attempt, for libdtn's own modules: a pointer to the
+	 * transport's observer structure (copied). NULL: telemetry's (CLIENT spans, traceparent),
+	 * which does nothing while telemetry is off. */
 	const void *http_observer;
 } dtn_daytona_opts;
 
