@@ -9,5 +9,6 @@
 #include "dtn_image.h"
 #include "dtn_daytona.h"
 #include "dtn_builder.h"
+#include "dtn_local.h"
 
 #endif
