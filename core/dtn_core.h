@@ -43,7 +43,8 @@ enum {
 	DTN_EHTTP = -17,       /* a server answered with an error status not covered above */
 	DTN_ERATELIMIT = -18,  /* a server kept answering 429 Too Many Requests */
 	DTN_EBUILD = -19,      /* a build failed (build_failed, error, a failing step) */
-	DTN_EPROTOCOL = -20    /* a server's answer was malformed */
+	DTN_EPROTOCOL = -20,   /* a server's answer was malformed */
+	DTN_EBUSY = -21        /* the object is in use, or its state forbids the operation */
 };
 
 /*

@@ -28,6 +28,7 @@ static const char *const names[] = {
 	"rate limited",
 	"build failed",
 	"malformed server response",
+	"in use or busy",
 };
 
 const char *dtn_strerror(int code)
