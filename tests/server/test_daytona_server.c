@@ -390,61 +390,117 @@ static void test_server_daytona__volumes_and_sandbox(void **state)
 	json_decref(j);
 }
 
-/* S3 request signed by libcurl with the given secret. */
-static long s3_put(const char *secret, const char *token, const char *akid, const char *key,
-	const char *data)
+/* Push-access credentials for the S3 tests. */
+typedef struct creds {
+	char akid[64], secret[128], token[256];
+} creds;
+
+static creds push_access(void)
 {
-	char url[512], userpwd[256], h1[256], h2[128], hex[65];
+	json_t *pa = api(200, "GET", "/object-storage/push-access", NULL);
+	creds c;
+
+	assert_string_equal(str(pa, "region"), srv.region);
+	assert_string_equal(str(pa, "bucket"), srv.bucket);
+	assert_string_equal(str(pa, "storageUrl"), srv.s3_url);
+	snprintf(c.akid, sizeof(c.akid), "%s", str(pa, "accessKey"));
+	snprintf(c.secret, sizeof(c.secret), "%s", str(pa, "secret"));
+	snprintf(c.token, sizeof(c.token), "%s", str(pa, "sessionToken"));
+	json_decref(pa);
+	return c;
+}
+
+/*
+ * An S3 request signed by libcurl (CURLOPT_AWS_SIGV4) with the given credentials. path_query is
+ * "<key>[?query]" below the bucket, the query already in canonical order.
+ */
+static long s3(resp *r, const creds *c, const char *method, const char *path_query,
+	const void *data, size_t len)
+{
+	char url[1024], userpwd[256], h1[320], h2[128], hex[65];
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	struct curl_slist *h = NULL;
-	CURL *c = curl_easy_init();
-	resp r = {0};
-	long status = -1;
+	CURL *e = curl_easy_init();
 
-	SHA256((const unsigned char *)data, strlen(data), md);
+	memset(r, 0, sizeof(*r));
+	SHA256(data ? data : (const void *)"", len, md);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	snprintf(url, sizeof(url), "%s/%s/%s", srv.s3_url, srv.bucket, key);
-	snprintf(userpwd, sizeof(userpwd), "%s:%s", akid, secret);
-	snprintf(h1, sizeof(h1), "x-amz-security-token: %s", token);
+	snprintf(url, sizeof(url), "%s/%s/%s", srv.s3_url, srv.bucket, path_query);
+	snprintf(userpwd, sizeof(userpwd), "%s:%s", c->akid, c->secret);
+	snprintf(h1, sizeof(h1), "x-amz-security-token: %s", c->token);
 	snprintf(h2, sizeof(h2), "x-amz-content-sha256: %s", hex);
 	h = curl_slist_append(h, h1);
 	h = curl_slist_append(h, h2);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, data);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
-	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status == 403)
-		assert_non_null(strstr(r.body, "<Code>SignatureDoesNotMatch</Code>"));
-	resp_free(&r);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, data ? data : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
+	curl_easy_setopt(e, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	r->status = -1;
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	return status;
+	curl_easy_cleanup(e);
+	return r->status;
+}
+
+static int has_code(const resp *r, const char *code)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "<Code>%s</Code>", code);
+	return r->body && strstr(r->body, want) != NULL;
 }
 
 static void test_server_daytona__s3_signatures(void **state)
 {
-	json_t *pa, *log;
-	char key[256];
+	creds c = push_access(), bad;
+	json_t *log;
+	char key[256], list[512];
 	unsigned char *obj;
 	size_t len = 0;
 	int verified = 0, rejected = 0;
+	resp r;
 
 	(void)state;
-	pa = api(200, "GET", "/object-storage/push-access", NULL);
-	assert_string_equal(str(pa, "region"), srv.region);
 	snprintf(key, sizeof(key), "%s/abc/context.tar", srv.org_id);
-	assert_int_equal(s3_put(str(pa, "secret"), str(pa, "sessionToken"), str(pa, "accessKey"),
-				 key, "tar bytes"), 200);
-	assert_int_equal(s3_put("not-the-secret", str(pa, "sessionToken"), str(pa, "accessKey"),
-				 key, "other bytes"), 403);
-	json_decref(pa);
+	assert_int_equal(s3(&r, &c, "PUT", key, "tar bytes", 9), 200);
+	resp_free(&r);
+
+	bad = c;
+	snprintf(bad.secret, sizeof(bad.secret), "not-the-secret");
+	assert_int_equal(s3(&r, &bad, "PUT", key, "other bytes", 11), 403);
+	assert_true(has_code(&r, "SignatureDoesNotMatch"));
+	resp_free(&r);
+	bad = c;
+	snprintf(bad.token, sizeof(bad.token), "another-token");
+	assert_int_equal(s3(&r, &bad, "PUT", key, "other bytes", 11), 403);
+	assert_true(has_code(&r, "InvalidToken"));
+	resp_free(&r);
+
+	/* Outside the organization's prefix. */
+	assert_int_equal(s3(&r, &c, "PUT", "someone-else/x", "x", 1), 403);
+	assert_true(has_code(&r, "AccessDenied"));
+	resp_free(&r);
+
+	snprintf(list, sizeof(list), "?list-type=2&max-keys=1&prefix=%s%%2Fabc%%2F", srv.org_id);
+	assert_int_equal(s3(&r, &c, "GET", list, NULL, 0), 200);
+	assert_non_null(strstr(r.body, "<KeyCount>1</KeyCount>"));
+	assert_non_null(strstr(r.body, "/abc/context.tar</Key>"));
+	resp_free(&r);
+	/* Not in canonical order: libcurl signs it as written, S3 sorts it. */
+	snprintf(list, sizeof(list), "?prefix=%s%%2Fabc%%2F&list-type=2", srv.org_id);
+	assert_int_equal(s3(&r, &c, "GET", list, NULL, 0), 403);
+	resp_free(&r);
 
 	obj = tu_server_object(&srv, key, &len);
 	assert_non_null(obj);
@@ -461,9 +517,115 @@ static void test_server_daytona__s3_signatures(void **state)
 		else
 			rejected++;
 	}
-	assert_int_equal(verified, 1);
-	assert_int_equal(rejected, 1);
+	assert_int_equal(verified, 3);
+	assert_int_equal(rejected, 3);
 	json_decref(log);
+
+	/* Expired credentials. */
+	tu_server_control(&srv, "POST", "/_control/credentials/expire", "{}", NULL);
+	assert_int_equal(s3(&r, &c, "PUT", key, "tar bytes", 9), 400);
+	assert_true(has_code(&r, "ExpiredToken"));
+	resp_free(&r);
+}
+
+/* Starts a multipart upload; returns its id in a static buffer. */
+static const char *mpu_start(const creds *c, const char *key)
+{
+	static char id[128];
+	char pq[512];
+	const char *p, *q;
+	resp r;
+
+	snprintf(pq, sizeof(pq), "%s?uploads=", key);
+	assert_int_equal(s3(&r, c, "POST", pq, NULL, 0), 200);
+	assert_non_null(p = strstr(r.body, "<UploadId>"));
+	p += strlen("<UploadId>");
+	assert_non_null(q = strstr(p, "</UploadId>"));
+	snprintf(id, sizeof(id), "%.*s", (int)(q - p), p);
+	resp_free(&r);
+	return id;
+}
+
+static void mpu_part(const creds *c, const char *key, const char *id, int n, const void *data,
+	size_t len, char *etag, size_t etag_len)
+{
+	char pq[512];
+	resp r;
+
+	snprintf(pq, sizeof(pq), "%s?partNumber=%d&uploadId=%s", key, n, id);
+	assert_int_equal(s3(&r, c, "PUT", pq, data, len), 200);
+	snprintf(etag, etag_len, "%s", header(&r, "ETag"));
+	resp_free(&r);
+}
+
+static long mpu_complete(resp *r, const creds *c, const char *key, const char *id,
+	const char *e1, const char *e2)
+{
+	char pq[512], xml[1024];
+
+	snprintf(pq, sizeof(pq), "%s?uploadId=%s", key, id);
+	snprintf(xml, sizeof(xml),
+		"<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<Part><ETag>%s</ETag><PartNumber>1</PartNumber></Part>"
+		"<Part><ETag>%s</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>",
+		e1, e2);
+	return s3(r, c, "POST", pq, xml, strlen(xml));
+}
+
+static void test_server_daytona__s3_multipart(void **state)
+{
+	creds c = push_access();
+	size_t big = 5 * 1024 * 1024, len = 0;
+	unsigned char *data = malloc(big + 100), *obj;
+	char key[256], e1[64], e2[64], pq[512];
+	const char *id;
+	json_t *ups;
+	char *text = NULL;
+	resp r;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < big + 100; i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 13));
+	snprintf(key, sizeof(key), "%s/big/context.tar", srv.org_id);
+
+	/* Parts in any order; the object is their concatenation. */
+	id = mpu_start(&c, key);
+	mpu_part(&c, key, id, 2, data + big, 100, e2, sizeof(e2));
+	mpu_part(&c, key, id, 1, data, big, e1, sizeof(e1));
+	assert_int_equal(mpu_complete(&r, &c, key, id, e1, e2), 200);
+	assert_non_null(strstr(r.body, "-2&quot;</ETag>"));
+	resp_free(&r);
+	obj = tu_server_object(&srv, key, &len);
+	assert_int_equal(len, big + 100);
+	assert_memory_equal(obj, data, big + 100);
+	free(obj);
+
+	/* A first part under 5 MiB. */
+	id = mpu_start(&c, key);
+	mpu_part(&c, key, id, 1, data, 100, e1, sizeof(e1));
+	mpu_part(&c, key, id, 2, data, 100, e2, sizeof(e2));
+	assert_int_equal(mpu_complete(&r, &c, key, id, e1, e2), 400);
+	assert_true(has_code(&r, "EntityTooSmall"));
+	resp_free(&r);
+	assert_int_equal(mpu_complete(&r, &c, key, id, e1, "\"0000\""), 400);
+	assert_true(has_code(&r, "InvalidPart"));
+	resp_free(&r);
+
+	/* Aborted: gone, and recorded. */
+	snprintf(pq, sizeof(pq), "%s?uploadId=%s", key, id);
+	assert_int_equal(s3(&r, &c, "DELETE", pq, NULL, 0), 204);
+	resp_free(&r);
+	assert_int_equal(mpu_complete(&r, &c, key, id, e1, e2), 404);
+	assert_true(has_code(&r, "NoSuchUpload"));
+	resp_free(&r);
+	assert_int_equal(tu_server_control(&srv, "GET", "/_control/uploads", NULL, &text), 200);
+	ups = json_loads(text, 0, NULL);
+	free(text);
+	assert_int_equal(json_array_size(json_object_get(ups, "open")), 0);
+	assert_int_equal(json_array_size(json_object_get(ups, "aborted")), 1);
+	json_decref(ups);
+	free(data);
 }
 
 static int group_setup(void **state)
@@ -491,6 +653,7 @@ int main(void)
 		cmocka_unit_test_setup(test_server_daytona__faults, setup),
 		cmocka_unit_test_setup(test_server_daytona__volumes_and_sandbox, setup),
 		cmocka_unit_test_setup(test_server_daytona__s3_signatures, setup),
+		cmocka_unit_test_setup(test_server_daytona__s3_multipart, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
