@@ -390,6 +390,148 @@ static void test_server_daytona__volumes_and_sandbox(void **state)
 	json_decref(j);
 }
 
+/* Creates a snapshot built from `dockerfile` and returns its log URL (?follow=true). */
+static void start_build(const char *name, const char *dockerfile, char *url, size_t len)
+{
+	char body[512], path[256];
+	json_t *j, *u;
+
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"buildInfo\":{\"dockerfileContent\":\"%s\"}}",
+		name, dockerfile);
+	j = api(200, "POST", "/snapshots", body);
+	snprintf(path, sizeof(path), "/snapshots/%s/build-logs-url", str(j, "id"));
+	json_decref(j);
+	u = api(200, "GET", path, NULL);
+	snprintf(url, len, "%s?follow=true", str(u, "url"));
+	json_decref(u);
+}
+
+static void test_server_daytona__log_faults(void **state)
+{
+	char url[512];
+	resp r;
+	json_t *j, *log;
+
+	(void)state;
+	tu_server_scenario(&srv, "{\"names\":{\"d1\":{\"log_mode\":\"drop\","
+				  "\"log_fault_after_lines\":2,\"log_fault_times\":1},"
+				  "\"n1\":{\"log_mode\":\"404\"},"
+				  "\"c1\":{\"log_chunk_bytes\":7,\"log_lines\":[\"h\\u00e9llo w\\u00f6rld\\n\","
+				  "5,\"second line\\n\"]}}}");
+
+	/* Dropped after two lines; the next open replays everything and ends. */
+	start_build("d1", "FROM a:3\\n", url, sizeof(url));
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_PARTIAL_FILE);
+	assert_string_equal(r.body, "#1 [internal] load build definition from Dockerfile\n"
+				    "#1 transferring dockerfile: 372B done\n");
+	resp_free(&r);
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_non_null(strstr(r.body, "#1 [internal]"));
+	assert_non_null(strstr(r.body, "#10 exporting to image\n"));
+	resp_free(&r);
+
+	/* The log endpoint answers 404 JSON. */
+	start_build("n1", "FROM a:4\\n", url, sizeof(url));
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_int_equal(r.status, 404);
+	j = json_loads(r.body, 0, NULL);
+	assert_non_null(strstr(str(j, "message"), "build logs not found for ref: daytona-"));
+	json_decref(j);
+	resp_free(&r);
+
+	/* Without credentials. */
+	assert_int_equal(http(&r, "GET", url, NULL, NULL), CURLE_OK);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+
+	/* Chunks that cut lines and characters. */
+	start_build("c1", "FROM a:5\\n", url, sizeof(url));
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_string_equal(r.body, "h\xc3\xa9llo w\xc3\xb6rld\nsecond line\n");
+	resp_free(&r);
+	log = tu_server_requests(&srv, "proxy");
+	j = json_array_get(log, json_array_size(log) - 1);
+	assert_string_equal(str(j, "stream_end"), "eof");
+	assert_int_equal(json_array_size(json_object_get(j, "stream")), 2);
+	json_decref(log);
+}
+
+static void test_server_daytona__push_access_and_runner_wait(void **state)
+{
+	json_t *j;
+	char path[256];
+
+	(void)state;
+	tu_server_scenario(&srv, "{\"push_access_region\":false,\"pending_ms\":-1,"
+				  "\"logs_url_wait_ms\":100}");
+	j = api(200, "GET", "/object-storage/push-access", NULL);
+	assert_null(json_object_get(j, "region"));
+	assert_string_equal(str(j, "organizationId"), srv.org_id);
+	json_decref(j);
+
+	j = api(200, "POST", "/snapshots",
+		"{\"name\":\"p1\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:6\\n\"}}");
+	snprintf(path, sizeof(path), "/snapshots/%s/build-logs-url", str(j, "id"));
+	json_decref(j);
+	json_decref(api(404, "GET", path, NULL));
+	j = api(200, "GET", "/snapshots/p1", NULL);
+	assert_string_equal(str(j, "state"), "pending");
+	json_decref(j);
+}
+
+static void test_server_daytona__activate_and_seed(void **state)
+{
+	char *text = NULL, path[256];
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(tu_server_control(&srv, "POST", "/_control/snapshots",
+				 "{\"name\":\"old\",\"state\":\"inactive\"}", &text), 200);
+	j = json_loads(text, 0, NULL);
+	free(text);
+	snprintf(path, sizeof(path), "/snapshots/%s/activate", str(j, "id"));
+	json_decref(j);
+	j = api(200, "POST", path, NULL);
+	assert_string_equal(str(j, "state"), "pending");
+	json_decref(j);
+	json_decref(wait_state("/snapshots/old", "active"));
+	j = api(400, "POST", path, NULL);
+	assert_non_null(strstr(str(j, "message"), "is already active"));
+	json_decref(j);
+	json_decref(api(400, "POST", "/snapshots/old/activate", NULL));
+}
+
+static void test_server_daytona__sandbox_build(void **state)
+{
+	json_t *j, *u;
+	char path[256], url[512], id[64];
+	resp r;
+
+	(void)state;
+	j = api(200, "POST", "/sandbox",
+		"{\"name\":\"sb\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:7\\n\","
+		"\"contextHashes\":[\"e3\"]},\"cpu\":1,\"memory\":2,\"disk\":4,\"target\":\"us\","
+		"\"env\":{},\"labels\":{\"code-toolbox-language\":\"python\"}}");
+	assert_string_equal(str(j, "state"), "pending_build");
+	assert_int_equal(json_integer_value(json_object_get(j, "memory")), 2);
+	snprintf(id, sizeof(id), "%s", str(j, "id"));
+	json_decref(j);
+	snprintf(path, sizeof(path), "/sandbox/%s/build-logs-url", id);
+	u = api(200, "GET", path, NULL);
+	snprintf(url, sizeof(url), "%s?follow=true", str(u, "url"));
+	assert_non_null(strstr(url, "/sandboxes/"));
+	json_decref(u);
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_non_null(strstr(r.body, "#10 exporting to image\n"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/sandbox/%s", id);
+	json_decref(wait_state(path, "started"));
+	/* TS-npm-only fields are unknown to the server. */
+	j = api(400, "POST", "/sandbox", "{\"snapshot\":\"x\",\"spot\":true}");
+	assert_string_equal(str(j, "message"), "property spot should not exist");
+	json_decref(j);
+}
+
 /* Push-access credentials for the S3 tests. */
 typedef struct creds {
 	char akid[64], secret[128], token[256];
@@ -652,6 +794,10 @@ int main(void)
 		cmocka_unit_test_setup(test_server_daytona__failed_build_stream_stays_open, setup),
 		cmocka_unit_test_setup(test_server_daytona__faults, setup),
 		cmocka_unit_test_setup(test_server_daytona__volumes_and_sandbox, setup),
+		cmocka_unit_test_setup(test_server_daytona__log_faults, setup),
+		cmocka_unit_test_setup(test_server_daytona__push_access_and_runner_wait, setup),
+		cmocka_unit_test_setup(test_server_daytona__activate_and_seed, setup),
+		cmocka_unit_test_setup(test_server_daytona__sandbox_build, setup),
 		cmocka_unit_test_setup(test_server_daytona__s3_signatures, setup),
 		cmocka_unit_test_setup(test_server_daytona__s3_multipart, setup),
 	};
