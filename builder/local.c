@@ -566,7 +566,7 @@ int dtn_build_local(dtn_builder *b, const dtn_image *img, const dtn_local_opts *
 		s.res->pub.failed_lines = (const char *const *)s.res->failed;
 		s.res->pub.status = -1;
 		if (opts->timeout)
-			s.deadline = dtn__now_ms() + (long long)opts->timeout * 1000;
+			s.deadline = dtn__local_now_ms() + (long long)opts->timeout * 1000;
 		rc = build_run(&s);
 	}
 	if (s.dir && dtn__rmtree(s.dir) != 0 && rc == 0)

@@ -25,13 +25,13 @@ typedef struct dtn__proc {
 	const char *const *argv;    /* argv[0] is the executable's path; nothing goes via a shell */
 	const char *const *env;     /* "NAME=value" set in the child's environment; may be NULL */
 	const volatile int *cancel; /* may be NULL */
-	long long deadline;         /* dtn__now_ms() value to stop at; 0: none */
+	long long deadline;         /* dtn__local_now_ms() value to stop at; 0: none */
 	dtn__line_fn line;          /* may be NULL: the output is read and dropped */
 	void *payload;
 } dtn__proc;
 
 /* Milliseconds of the monotonic clock. */
-long long dtn__now_ms(void);
+long long dtn__local_now_ms(void);
 
 /*
  * Runs p->argv in a new process group, standard input /dev/null, standard output and error

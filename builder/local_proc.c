@@ -26,7 +26,7 @@ extern char **environ;
 /* How long output is still read after the process ended (a child it left may hold the pipe). */
 #define DRAIN_MS 2000
 
-long long dtn__now_ms(void)
+long long dtn__local_now_ms(void)
 {
 	struct timespec ts;
 
@@ -244,7 +244,7 @@ static void pump(run_state *s, int rfd)
 
 			nanosleep(&ts, NULL);
 		}
-		now = dtn__now_ms();
+		now = dtn__local_now_ms();
 		reap(s, now);
 		check_stop(s, now);
 		if (s->exited && s->killed)
