@@ -312,6 +312,11 @@ static long retry_after_ms(const dtn__http_response *response)
 
 /* ---- callbacks from libcurl ---- */
 
+static bool xfer_cancelled(const xfer *x)
+{
+	return !x->req.ignore_cancel && cancelled(x->http);
+}
+
 static void note_activity(xfer *x)
 {
 	x->activity_ms = now_ms();
@@ -350,7 +355,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *payload)
 	dtn__buf *body = &x->resp->body;
 
 	note_activity(x);
-	if (cancelled(x->http)) {
+	if (xfer_cancelled(x)) {
 		x->cancelled = true;
 		return 0;
 	}
@@ -381,7 +386,7 @@ static size_t on_read(char *buf, size_t size, size_t n, void *payload)
 	xfer *x = payload;
 	size_t len = size * n, got;
 
-	if (cancelled(x->http)) {
+	if (xfer_cancelled(x)) {
 		x->cancelled = true;
 		return CURL_READFUNC_ABORT;
 	}
@@ -416,7 +421,7 @@ static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl
 
 	(void)dltotal;
 	(void)ultotal;
-	if (cancelled(x->http)) {
+	if (xfer_cancelled(x)) {
 		x->cancelled = true;
 		return 1;
 	}
@@ -880,8 +885,8 @@ static void attempt_done(xfer *x, CURLcode cc)
 	if (x->resp->status == 0)
 		x->resp->status = x->status;
 	observer_end(x, o);
-	if (!should_retry(x, o) || cancelled(http)) {
-		if (cancelled(http) && o != OUT_RESPONSE)
+	if (!should_retry(x, o) || xfer_cancelled(x)) {
+		if (xfer_cancelled(x) && o != OUT_RESPONSE)
 			o = OUT_CANCELLED;
 		/* Keep the easy handle for the message (OS errno), then release it. */
 		finish(x, o, cc);
@@ -930,7 +935,7 @@ static void start_due(dtn__http *http, int64_t now)
 		enum outcome o;
 		if (x->state != XFER_WAITING || x->due_ms > now)
 			continue;
-		if (cancelled(http)) {
+		if (xfer_cancelled(x)) {
 			observer_end(x, OUT_CANCELLED);
 			finish(x, OUT_CANCELLED, CURLE_ABORTED_BY_CALLBACK);
 			continue;
@@ -950,6 +955,8 @@ static void pump(dtn__http *http)
 
 	if (cancelled(http)) {
 		for (xfer *x = http->xfers; x; x = x->next) {
+			if (x->req.ignore_cancel)
+				continue;
 			if (x->state == XFER_RUNNING) {
 				x->cancelled = true;
 				attempt_stop(x);

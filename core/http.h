@@ -105,6 +105,9 @@ typedef struct dtn__http_request {
 	/* NULL: no Accept-Encoding is sent; "": every encoding libcurl can decode is offered and
 	 * the body is decoded before it reaches on_data or response->body. */
 	const char *accept_encoding;
+	/* true: the client's cancel flag does not stop this request (clean-up requests such as
+	 * aborting an upload after an interrupt); give it a short timeout. */
+	bool ignore_cancel;
 } dtn__http_request;
 
 typedef struct dtn__http_response {

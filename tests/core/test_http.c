@@ -909,6 +909,11 @@ static void test_core_http__cancel(void **state)
 	assert_int_equal(get(h, "/never", &r, &err), DTN_EINTR);
 	assert_int_equal(nreqs(), 1);
 	assert_int_equal(o.begins, 1);
+	/* A clean-up request goes out all the same. */
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "DELETE",
+		.url = url("/cleanup"), .ignore_cancel = true}, &r, &err), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(nreqs(), 2);
 	dtn__buf_free(&s.got);
 	dtn__http_response_clear(&r);
 	obs_free(&o);
