@@ -417,6 +417,7 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
 	dtn__strv headers = {NULL, 0, 0};
 	char *url = NULL, *text = NULL;
+	bool deadline_bound;
 	int rc;
 
 	if (out)
@@ -436,6 +437,7 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 		dtn__error_set(err, rc, "out of memory");
 		goto out;
 	}
+	deadline_bound = dtn__api_remaining_ms(c) <= c->request_timeout_ms;
 	rc = dtn__http_do(c->http,
 			  &(dtn__http_request){.method = method,
 					       .url = url,
@@ -444,8 +446,10 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 					       .body_len = text ? strlen(text) : 0,
 					       .timeout_ms = request_timeout(c)},
 			  &r, err);
-	if (rc == DTN_ETIMEOUT && c->deadline_ms && dtn__api_remaining_ms(c) == 0)
-		rc = dtn__api_check(c, err);
+	/* a request cut short by the overall deadline reports the deadline */
+	if (rc == DTN_ETIMEOUT && deadline_bound)
+		rc = dtn__error_set(err, DTN_ETIMEOUT, "the time limit of %ld s ran out",
+				    (c->timeout_ms + 999) / 1000);
 	if (rc < 0)
 		goto out;
 	if (r.status >= 200 && r.status < 300)
