@@ -95,6 +95,7 @@ DEFAULT_SCENARIO = {
     "sandbox_wait_ms": 30000,
     # object storage
     "push_access_region": True,     # False: push-access without "region"
+    "s3_region": None,              # region S3 signatures must use (None: --region)
     "min_part_size": 5 * MIB,
     "allow_unsigned_payload": False,
     "max_clock_skew_s": 900,
@@ -359,6 +360,8 @@ class State:
             self.credentials = {}      # access key -> (secret, token)
             self.expired_credentials = {}
             self.stream_opens = {}     # resource id -> number of stream opens
+            self.build_infos = {}      # snapshotRef -> the BuildInfo shared by its snapshots
+            self.rate_window, self.rate_count = 0, 0
 
     def opts(self, name=None):
         with self.lock:
@@ -385,6 +388,10 @@ class State:
 
 
 STATE = None
+
+
+def s3_region():
+    return STATE.opts()["s3_region"] or STATE.region
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,8 +553,11 @@ def new_snapshot(body, o, now, forced_state=None, forced_reason=None):
         hashes = list(bi.get("contextHashes") or [])
         ref = snapshot_ref(bi["dockerfileContent"], hashes)
         stamp = iso(s["wall0"])
-        s["buildInfo"] = {"dockerfileContent": bi["dockerfileContent"], "contextHashes": hashes,
-                          "createdAt": stamp, "updatedAt": stamp, "snapshotRef": ref}
+        if ref not in STATE.build_infos:
+            STATE.build_infos[ref] = {"dockerfileContent": bi["dockerfileContent"],
+                                      "contextHashes": hashes, "createdAt": stamp,
+                                      "updatedAt": stamp, "snapshotRef": ref}
+        s["buildInfo"] = STATE.build_infos[ref]
         s["ref"] = "registry.internal.example/daytona/" + ref
         ep = entrypoint_from_dockerfile(bi["dockerfileContent"])
     else:
@@ -710,6 +720,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def begin(self):
         self.t_start = time.time()
+        self.extra_headers = None
         split = urllib.parse.urlsplit(self.path)
         self.raw_path = split.path
         self.raw_query = split.query
@@ -747,7 +758,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status, REASONS.get(status))
         if ctype:
             self.send_header("Content-Type", ctype)
-        for k, v in (headers or {}).items():
+        hdrs = dict(getattr(self, "extra_headers", None) or {})
+        hdrs.update(headers or {})
+        for k, v in hdrs.items():
             self.send_header(k, str(v))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -955,6 +968,18 @@ class ApiHandler(Handler):
 
     def authenticate(self):
         check_auth(self)
+        now = time.time()
+        with STATE.lock:
+            window = int(now // 60)
+            if STATE.rate_window != window:
+                STATE.rate_window, STATE.rate_count = window, 0
+            STATE.rate_count += 1
+            remaining = max(0, 10000 - STATE.rate_count)
+        self.extra_headers = {
+            "X-RateLimit-Limit-authenticated": 10000,
+            "X-RateLimit-Remaining-authenticated": remaining,
+            "X-RateLimit-Reset-authenticated": 60 - int(now % 60),
+        }
 
     def json_body(self):
         ctype = (self.headers.get("Content-Type") or "").lower()
@@ -989,7 +1014,7 @@ class ApiHandler(Handler):
                 "storageUrl": STATE.s3_url(), "organizationId": STATE.org_id,
                 "bucket": STATE.bucket}
         if o["push_access_region"]:
-            body["region"] = STATE.region
+            body["region"] = s3_region()
         self.send_json(200, body)
 
     # snapshots ------------------------------------------------------------------------------
@@ -1076,7 +1101,6 @@ class ApiHandler(Handler):
         return s
 
     def snapshot_get(self, ident):
-        self.no_query()
         s = self.snapshot_find(ident)
         with STATE.lock:
             self.send_json(200, snapshot_dto(s))
@@ -1615,10 +1639,10 @@ class S3Handler(Handler):
             raise S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does "
                                                      "not exist in our records.",
                           AWSAccessKeyId=akid)
-        if region != STATE.region:
+        if region != s3_region():
             raise S3Error(400, "AuthorizationHeaderMalformed",
                           "The authorization header is malformed; the region '%s' is wrong; "
-                          "expecting '%s'" % (region, STATE.region), Region=STATE.region)
+                          "expecting '%s'" % (region, s3_region()), Region=s3_region())
         if service != "s3":
             raise S3Error(400, "AuthorizationHeaderMalformed",
                           "The authorization header is malformed; incorrect service '%s'. "
@@ -1677,7 +1701,7 @@ class S3Handler(Handler):
         for k, vs in headers.items():
             req.headers[k] = ",".join(v.strip() for v in vs)
         req.context["timestamp"] = amz_date
-        signer = ExactHeadersSigner(Credentials(akid, secret, token), STATE.region, signed_list)
+        signer = ExactHeadersSigner(Credentials(akid, secret, token), region, signed_list)
         canonical = signer.canonical_request(req)
         sts = signer.string_to_sign(req, canonical)
         expected = signer.signature(sts, req)
@@ -1889,7 +1913,7 @@ def control(h, what):
             "api_url": STATE.api_url(), "s3_url": STATE.s3_url(), "proxy_url": STATE.proxy_url(),
             "control_url": "http://127.0.0.1:%d/_control" % STATE.ports["api"],
             "organization_id": STATE.org_id, "api_key": STATE.api_keys[0],
-            "jwt": STATE.jwt_tokens[0], "bucket": STATE.bucket, "region": STATE.region,
+            "jwt": STATE.jwt_tokens[0], "bucket": STATE.bucket, "region": s3_region(),
             "regions": STATE.regions, "default_region": STATE.default_region})
     if what == "scenario":
         if m == "GET":

@@ -341,7 +341,9 @@ static void test_server_daytona__faults(void **state)
 	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "[]");
+	assert_string_equal(header(&r, "X-RateLimit-Limit-authenticated"), "10000");
 	resp_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes"), 3);
 }
 
 static void test_server_daytona__volumes_and_sandbox(void **state)
@@ -662,6 +664,14 @@ static void test_server_daytona__s3_signatures(void **state)
 	assert_int_equal(verified, 3);
 	assert_int_equal(rejected, 3);
 	json_decref(log);
+
+	/* The server's region is not the one the client signs for. */
+	tu_server_scenario(&srv, "{\"s3_region\":\"eu-central-1\"}");
+	assert_int_equal(s3(&r, &c, "PUT", key, "tar bytes", 9), 400);
+	assert_true(has_code(&r, "AuthorizationHeaderMalformed"));
+	assert_non_null(strstr(r.body, "expecting 'eu-central-1'"));
+	resp_free(&r);
+	tu_server_scenario(&srv, "{\"s3_region\":null}");
 
 	/* Expired credentials. */
 	tu_server_control(&srv, "POST", "/_control/credentials/expire", "{}", NULL);

@@ -309,6 +309,29 @@ json_t *tu_server_requests(const tu_server *srv, const char *server)
 	return j;
 }
 
+int tu_server_count(const tu_server *srv, const char *server, const char *method,
+	const char *path_prefix)
+{
+	json_t *log = tu_server_requests(srv, server);
+	int n = 0;
+
+	if (!log)
+		return -1;
+	for (size_t i = 0; i < json_array_size(log); i++) {
+		json_t *e = json_array_get(log, i);
+		const char *m = json_string_value(json_object_get(e, "method"));
+		const char *p = json_string_value(json_object_get(e, "path"));
+
+		if (method && (!m || strcmp(m, method) != 0))
+			continue;
+		if (path_prefix && (!p || strncmp(p, path_prefix, strlen(path_prefix)) != 0))
+			continue;
+		n++;
+	}
+	json_decref(log);
+	return n;
+}
+
 unsigned char *tu_server_object(const tu_server *srv, const char *key, size_t *len)
 {
 	char path[1024];

@@ -55,6 +55,11 @@ void tu_server_fault(const tu_server *srv, const char *json);
  * array, or NULL. The caller owns the result (json_decref). */
 json_t *tu_server_requests(const tu_server *srv, const char *server);
 
+/* How many logged requests match server ("api", "s3", "proxy"), method and a path prefix; NULL
+ * matches anything. Returns -1 when the log cannot be read. */
+int tu_server_count(const tu_server *srv, const char *server, const char *method,
+	const char *path_prefix);
+
 /* A stored object's bytes (malloc'd, *len set), or NULL when there is none. */
 unsigned char *tu_server_object(const tu_server *srv, const char *key, size_t *len);
 
