@@ -2021,6 +2021,8 @@ def control(h, what):
                 v["id"] = b["id"]
             STATE.volumes[v["id"]] = v
             return h.send_json(200, volume_dto(v, now))
+    if what == "preset/transcript" and m == "POST":
+        return control_preset_transcript(h, body())
     mm = re.match(r"^snapshots/([^/]+)/state$", what)
     if mm and m == "POST":
         b = body()
@@ -2036,6 +2038,43 @@ def control(h, what):
             s["timeline"] = Timeline(now, [(0, st, extra)])
             return h.send_json(200, snapshot_dto(s, now))
     raise HttpError(404, "control: no such endpoint %s %s" % (m, what))
+
+
+TRANSCRIPT_SANDBOX_LINES = [
+    "#1 [internal] load build definition from Dockerfile\n",
+    "#2 [1/6] FROM docker.io/library/python:3.12-slim-bookworm\n",
+    2350,
+    "#7 [6/6] COPY app /home/daytona/app\n",
+    "#8 exporting to image\n",
+]
+
+
+def control_preset_transcript(h, b):
+    """Per-name plans and seeded resources that mirror the recorded SDK session."""
+    now = time.monotonic()
+    with STATE.lock:
+        if "time_scale" in b:
+            STATE.scenario["time_scale"] = float(b["time_scale"])
+        STATE.names.update({
+            "wire-snap-res": {"skip_building": True},
+            "wire-snap-fail": {"outcome": "build_failed"},
+            "wire-snap-logs-404": {"log_mode": "404"},
+            "wire-sbx-vol": {"sandbox_create_waits": False, "sandbox_start_ms": 10},
+            "wire-sbx-img": {"log_lines": TRANSCRIPT_SANDBOX_LINES},
+        })
+        for name in ("flaky-snap", "s"):
+            if find_snapshot(name, now) is None:
+                sn = new_snapshot({"name": name, "imageName": "python:3.12-slim"},
+                                  STATE.opts(name), now, forced_state="active")
+                STATE.snapshots[sn["id"]] = sn
+        STATE.faults.extend([
+            {"server": "api", "method": "GET", "path": "^/api/snapshots/flaky-snap$",
+             "times": 1, "skip": 0, "action": "reset", "status": 0, "hits": 0},
+            {"server": "api", "method": "GET", "path": "^/api/snapshots/rate-limited$",
+             "times": 1, "skip": 0, "action": "status", "status": 429, "retry_after": 37,
+             "hits": 0},
+        ])
+        return h.send_json(200, dict(STATE.scenario, names=STATE.names))
 
 
 def control_seed_snapshot(h, b):

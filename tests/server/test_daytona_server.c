@@ -534,6 +534,41 @@ static void test_server_daytona__sandbox_build(void **state)
 	json_decref(j);
 }
 
+static void test_server_daytona__transcript_preset(void **state)
+{
+	char url[256];
+	resp r;
+	json_t *j;
+
+	(void)state;
+	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\":0.1}", NULL);
+	snprintf(url, sizeof(url), "%s/snapshots/flaky-snap", srv.api_url);
+	assert_int_not_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	resp_free(&r);
+	json_decref(wait_state("/snapshots/flaky-snap", "active"));
+	snprintf(url, sizeof(url), "%s/snapshots/rate-limited", srv.api_url);
+	assert_int_equal(http(&r, "GET", url, "key", NULL), CURLE_OK);
+	assert_int_equal(r.status, 429);
+	resp_free(&r);
+
+	/* pending -> active without building */
+	j = api(200, "POST", "/snapshots",
+		"{\"name\":\"wire-snap-res\",\"buildInfo\":{\"dockerfileContent\":\"FROM a:8\\n\"}}");
+	assert_string_equal(str(j, "state"), "pending");
+	json_decref(j);
+	for (int i = 0; i < 500; i++) {
+		j = api(200, "GET", "/snapshots/wire-snap-res", NULL);
+		assert_string_not_equal(str(j, "state"), "building");
+		if (strcmp(str(j, "state"), "active") == 0) {
+			json_decref(j);
+			break;
+		}
+		json_decref(j);
+		usleep(5000);
+	}
+	json_decref(wait_state("/snapshots/wire-snap-res", "active"));
+}
+
 /* Push-access credentials for the S3 tests. */
 typedef struct creds {
 	char akid[64], secret[128], token[256];
@@ -808,6 +843,7 @@ int main(void)
 		cmocka_unit_test_setup(test_server_daytona__push_access_and_runner_wait, setup),
 		cmocka_unit_test_setup(test_server_daytona__activate_and_seed, setup),
 		cmocka_unit_test_setup(test_server_daytona__sandbox_build, setup),
+		cmocka_unit_test_setup(test_server_daytona__transcript_preset, setup),
 		cmocka_unit_test_setup(test_server_daytona__s3_signatures, setup),
 		cmocka_unit_test_setup(test_server_daytona__s3_multipart, setup),
 	};
