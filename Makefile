@@ -47,7 +47,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_SRC := $(sort $(wildcard cli/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 PUBLIC_HEADERS := dtn.h core/dtn_core.h otel/dtn_otel.h imagedsl/dtn_image.h snapshots/dtn_daytona.h \
-	builder/dtn_builder.h builder/dtn_local.h
+	snapshots/dtn_volume.h builder/dtn_builder.h builder/dtn_local.h
 
 TEST_SRC := $(sort $(wildcard tests/*/test_*.c))
 TEST_BIN := $(TEST_SRC:%.c=$(B)/%)

@@ -8,6 +8,7 @@
 #include "dtn_otel.h"
 #include "dtn_image.h"
 #include "dtn_daytona.h"
+#include "dtn_volume.h"
 #include "dtn_builder.h"
 #include "dtn_local.h"
 
