@@ -28,6 +28,7 @@ typedef struct cli_command {
 
 extern const cli_command cli_cmd_dockerfile;
 extern const cli_command cli_cmd_context;
+extern const cli_command cli_cmd_build;
 
 /* One option of a command: `--name` sets *set; `--name VALUE` or `--name=VALUE` sets *value. */
 typedef struct cli_option {

@@ -10,6 +10,7 @@
 static const cli_command *const commands[] = {
 	&cli_cmd_dockerfile,
 	&cli_cmd_context,
+	&cli_cmd_build,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,406 @@
+/*
+ * cmd_build.c - `dtn-build build SPEC`: builds the spec's snapshot, with Daytona when
+ * credentials are configured (or --daytona), otherwise locally with a container engine.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"usage: dtn-build build SPEC [--local | --daytona] [--engine E] [--name N] [--dry-run]\n"
+	"                  [--timeout S] [--if-changed] [--replace] [--json] [--sandbox]\n"
+	"                  [--region R] [--no-cache]\n"
+	"\n"
+	"Build the snapshot that SPEC describes. With Daytona credentials configured\n"
+	"(DAYTONA_API_KEY, or DAYTONA_JWT_TOKEN, in the environment or in .env.local / .env)\n"
+	"the build runs on Daytona; without them it runs locally with the first container\n"
+	"engine found (buildah, podman, docker), and a line says so.\n"
+	"\n"
+	"  --local         build locally with a container engine\n"
+	"  --daytona       build on Daytona\n"
+	"  --engine E      buildah, podman or docker, or the path of one (local builds)\n"
+	"  --name N        the snapshot name (default: snapshot.name of the spec)\n"
+	"  --dry-run       show the Dockerfile and the contexts that would be built; build nothing\n"
+	"  --timeout S     give up after S seconds\n"
+	"  --if-changed    reuse an existing build of the same definition and files\n"
+	"  --replace       replace an existing snapshot of the same name (locally: remove the\n"
+	"                  images of earlier builds of the name once the new one is built)\n"
+	"  --json          print the result as JSON on stdout (progress goes to stderr)\n"
+	"  --sandbox       start a sandbox from the snapshot (Daytona only)\n"
+	"  --region R      the region to build in (Daytona only)\n"
+	"  --no-cache      do not use or update the digest cache\n"
+	"\n"
+	"A local build is tagged dtn/<name>:<identity>, the identity being a SHA-256 digest of\n"
+	"the Dockerfile and the contexts' identities. The engine's global options come from\n"
+	"DTN_BUILDAH_ARGS, DTN_PODMAN_ARGS or DTN_DOCKER_ARGS (split at blanks), e.g.\n"
+	"DTN_BUILDAH_ARGS=\"--storage-driver vfs\"; buildah also honours STORAGE_DRIVER and\n"
+	"BUILDAH_ISOLATION.\n"
+	"\n"
+	"Exit codes: 0 built (or reused), 1 the build failed (its last lines are shown), 2 usage\n"
+	"or spec error, 3 configuration error (no engine, bad credentials), 130 interrupted.\n";
+
+struct build_opts {
+	const char *spec_path;
+	const char *engine, *name, *timeout_text, *region;
+	bool local, daytona, dry_run, if_changed, replace, json, sandbox, no_cache;
+	unsigned timeout;
+	FILE *progress; /* where phases and build output go */
+};
+
+/* ---- the Daytona backend ---- */
+
+static int run_daytona(const struct build_opts *o, const dtn_spec *spec)
+{
+	(void)o;
+	(void)spec;
+	cli_error("build: the Daytona backend is not available in this build");
+	return EXIT_FAILED;
+}
+
+/* Whether Daytona credentials are configured, the way the Daytona client reads them. */
+static bool daytona_configured(void)
+{
+	dtn_daytona *c = NULL;
+	dtn_error err;
+	bool has = false;
+
+	if (dtn_daytona_new(&c, &(dtn_daytona_opts){.no_credentials = true}, &err) == 0)
+		has = dtn_daytona_has_credentials(c);
+	else
+		cli_error("warning: the Daytona configuration cannot be read: %s", err.message);
+	dtn_daytona_free(c);
+	return has;
+}
+
+/* ---- the local backend ---- */
+
+static void warn(const char *message, void *payload)
+{
+	(void)payload;
+	cli_error("warning: %s", message);
+}
+
+static int new_builder(const struct build_opts *o, dtn_builder **b)
+{
+	dtn_error err;
+
+	if (dtn_builder_new(b, &(dtn_builder_opts){.cache_dir = o->no_cache ? "" :
+						      getenv("DTN_CACHE_DIR"),
+						      .warn = warn},
+			    &err) < 0) {
+		cli_report(&err);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}
+
+/* Phases and engine output, printed as they come. */
+static int print_line(dtn_log_kind kind, const char *line, size_t len, void *payload)
+{
+	const struct build_opts *o = payload;
+
+	if (kind == DTN_LOG_PHASE)
+		fputs("== ", o->progress);
+	fwrite(line, 1, len, o->progress);
+	fputc('\n', o->progress);
+	fflush(o->progress);
+	return 0;
+}
+
+static int print_json(json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_INDENT(2)) : NULL;
+	int code = text ? EXIT_OK : EXIT_FAILED;
+
+	if (text)
+		puts(text);
+	free(text);
+	json_decref(obj);
+	return code;
+}
+
+static json_t *strings_json(const char *const *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* The exit code of a failure of the local build. */
+static int local_exit_code(int rc)
+{
+	switch (rc) {
+	case DTN_ENOTFOUND:
+		return EXIT_CONFIG;
+	case DTN_EINVAL:
+	case DTN_EOUTSIDE:
+		return EXIT_USAGE;
+	default:
+		return cli_exit_code(rc);
+	}
+}
+
+static void report_failure(const struct build_opts *o, const dtn_error *err,
+			   const dtn_local_result *res)
+{
+	if (err->code == DTN_EINTR) {
+		cli_error("build: interrupted; the engine was stopped");
+		return;
+	}
+	cli_report(err);
+	if (!res || !res->failed_lines[0] || o->json)
+		return;
+	cli_error("the last lines of the build output:");
+	for (size_t i = 0; res->failed_lines[i]; i++)
+		fprintf(stderr, "  | %s\n", res->failed_lines[i]);
+}
+
+static json_t *result_json(const struct build_opts *o, const dtn_local_result *res,
+			   const dtn_error *err)
+{
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "backend", "local", "name",
+				o->name, "engine", res->engine, "image", res->image, "identity",
+				res->identity, "reused", res->reused);
+
+	if (obj && err) {
+		json_object_set_new(obj, "error", json_string(err->message));
+		json_object_set_new(obj, "failed_lines", strings_json(res->failed_lines));
+	}
+	return obj;
+}
+
+static void print_context(size_t i, const dtn_context *c, const dtn_context_id *id)
+{
+	printf("%s %s -> %s  (%s)\n", dtn_context_kind_name(c->kind), c->source, c->archive_path,
+	       c->step);
+	printf("  %zu: sha256:%s  %llu %s, %llu bytes\n", i + 1, id->hash,
+	       (unsigned long long)id->files, id->files == 1 ? "file" : "files",
+	       (unsigned long long)id->bytes);
+}
+
+/* Identifies the contexts, printing each (text) or adding it to arr (JSON). */
+static int dry_run_contexts(const dtn_image *img, dtn_builder *b, json_t *arr)
+{
+	for (size_t i = 0; i < dtn_image_context_count(img); i++) {
+		const dtn_context *c = dtn_image_context(img, i);
+		dtn_context_id *id = NULL;
+		dtn_error err;
+		int rc = dtn_builder_identify(b, c, &id, &err);
+
+		if (rc < 0) {
+			cli_report(&err);
+			return local_exit_code(rc);
+		}
+		if (arr)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}",
+							     "source", c->source, "archive_path",
+							     c->archive_path, "kind",
+							     dtn_context_kind_name(c->kind), "hash",
+							     id->hash, "files", (json_int_t)id->files,
+							     "bytes", (json_int_t)id->bytes));
+		else
+			print_context(i, c, id);
+		dtn_context_id_free(id);
+	}
+	return EXIT_OK;
+}
+
+/* --dry-run: what would be built, with which engine, under which tag. */
+static int dry_run(const struct build_opts *o, const dtn_image *img, dtn_builder *b)
+{
+	dtn_local_engine eng;
+	char identity[65], *image = NULL;
+	bool have_engine = dtn_local_find_engine(&eng, o->engine, NULL) == 0;
+	json_t *arr = o->json ? json_array() : NULL;
+	dtn_error err;
+	int rc, code;
+
+	if ((rc = dtn_local_identity(b, img, identity, &err)) < 0 ||
+	    (rc = dtn_local_image_name(&image, o->name, identity, &err)) < 0) {
+		cli_report(&err);
+		json_decref(arr);
+		return local_exit_code(rc);
+	}
+	if (!o->json) {
+		printf("backend: local, engine: %s\nimage: %s\n== Dockerfile\n%s== build contexts\n",
+		       have_engine ? eng.path : "none found", image, dtn_image_dockerfile(img));
+		if (!dtn_image_context_count(img))
+			puts("no build contexts");
+	}
+	code = dry_run_contexts(img, b, arr);
+	if (code == EXIT_OK && o->json)
+		code = print_json(json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:b}", "backend",
+					    "local", "name", o->name, "engine",
+					    have_engine ? json_string(eng.name) : json_null(), "image",
+					    image, "identity", identity, "dockerfile",
+					    dtn_image_dockerfile(img), "contexts", json_incref(arr),
+					    "dry_run", 1));
+	json_decref(arr);
+	dtn_free(image);
+	return code;
+}
+
+static int build_local(const struct build_opts *o, const dtn_image *img, dtn_builder *b)
+{
+	dtn_local_result *res = NULL;
+	dtn_error err;
+	int rc = dtn_build_local(b, img, &(dtn_local_opts){
+		.name = o->name,
+		.engine = o->engine,
+		.if_changed = o->if_changed,
+		.replace = o->replace,
+		.timeout = o->timeout,
+		.cancel = &cli_interrupted,
+		.log = print_line,
+		.payload = (void *)o,
+	}, &res, &err);
+
+	if (rc < 0)
+		report_failure(o, &err, res);
+	if (res && o->json)
+		print_json(result_json(o, res, rc < 0 ? &err : NULL));
+	else if (rc == 0)
+		printf("%s %s with %s\n", res->reused ? "reused" : "built", res->image, res->engine);
+	dtn_local_result_free(res);
+	return rc < 0 ? local_exit_code(rc) : EXIT_OK;
+}
+
+static int run_local(const struct build_opts *o, const dtn_spec *spec)
+{
+	dtn_builder *b = NULL;
+	dtn_error err;
+	int code;
+
+	if ((code = new_builder(o, &b)) != EXIT_OK)
+		return code;
+	if (o->dry_run)
+		code = dry_run(o, dtn_spec_image(spec), b);
+	else
+		code = build_local(o, dtn_spec_image(spec), b);
+	if (dtn_builder_save_cache(b, &err) < 0)
+		cli_error("warning: the digest cache was not saved: %s", err.message);
+	dtn_builder_free(b);
+	return code;
+}
+
+/* ---- options and the choice of backend ---- */
+
+static bool parse_timeout(struct build_opts *o)
+{
+	char *end;
+	unsigned long v;
+
+	if (!o->timeout_text)
+		return true;
+	errno = 0;
+	v = strtoul(o->timeout_text, &end, 10);
+	if (o->timeout_text[0] < '0' || o->timeout_text[0] > '9' || *end || errno || !v ||
+	    v > 100000000UL) {
+		cli_error("build: --timeout wants a number of seconds, not \"%s\"", o->timeout_text);
+		return false;
+	}
+	o->timeout = (unsigned)v;
+	return true;
+}
+
+static bool check_options(struct build_opts *o)
+{
+	if (o->local && o->daytona) {
+		cli_error("build: --local and --daytona exclude each other");
+		return false;
+	}
+	if (o->engine && o->daytona) {
+		cli_error("build: --engine is for local builds, not with --daytona");
+		return false;
+	}
+	return parse_timeout(o);
+}
+
+/* Picks the backend; says so when the local one is chosen for want of credentials. */
+static bool choose_local(const struct build_opts *o)
+{
+	dtn_local_engine eng;
+
+	if (o->local || o->engine)
+		return true;
+	if (o->daytona || daytona_configured())
+		return false;
+	if (dtn_local_find_engine(&eng, NULL, NULL) == 0)
+		cli_error("no Daytona credentials: building locally with %s", eng.name);
+	else
+		cli_error("no Daytona credentials: building locally, but no container engine "
+			  "(buildah, podman, docker) is installed");
+	return true;
+}
+
+/* What a local build cannot do. */
+static bool local_limits(const struct build_opts *o)
+{
+	if (o->sandbox) {
+		cli_error("build: --sandbox needs the Daytona backend: a sandbox cannot be started "
+			  "from a local image");
+		return false;
+	}
+	if (o->region) {
+		cli_error("build: --region applies to Daytona builds only");
+		return false;
+	}
+	if (!o->name || !*o->name) {
+		cli_error("build: no snapshot name: set snapshot.name in the spec or give --name");
+		return false;
+	}
+	return true;
+}
+
+static int run(int argc, char **argv)
+{
+	struct build_opts o = {.progress = stdout};
+	const cli_option options[] = {
+		{"--local", &o.local, NULL},
+		{"--daytona", &o.daytona, NULL},
+		{"--engine", NULL, &o.engine},
+		{"--name", NULL, &o.name},
+		{"--dry-run", &o.dry_run, NULL},
+		{"--timeout", NULL, &o.timeout_text},
+		{"--if-changed", &o.if_changed, NULL},
+		{"--replace", &o.replace, NULL},
+		{"--json", &o.json, NULL},
+		{"--sandbox", &o.sandbox, NULL},
+		{"--region", NULL, &o.region},
+		{"--no-cache", &o.no_cache, NULL},
+		{NULL, NULL, NULL},
+	};
+	dtn_spec *spec;
+	int code;
+
+	if (!cli_parse_args(&cli_cmd_build, argc, argv, options, &o.spec_path, 1, &code))
+		return code;
+	if (!check_options(&o))
+		return EXIT_USAGE;
+	if (o.json)
+		o.progress = stderr;
+	if (!(spec = cli_load_spec(o.spec_path, &code)))
+		return code;
+	if (!o.name)
+		o.name = dtn_spec_snapshot_info(spec)->name;
+	if (!choose_local(&o))
+		code = run_daytona(&o, spec);
+	else if (!local_limits(&o))
+		code = EXIT_USAGE;
+	else
+		code = run_local(&o, spec);
+	dtn_spec_free(spec);
+	if (cli_interrupted && code != EXIT_OK)
+		code = EXIT_INTERRUPTED;
+	return code;
+}
+
+const cli_command cli_cmd_build = {
+	"build", "build the snapshot of a spec (on Daytona, or locally)", usage, run,
+};
