@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dtn_otel.h"
 #include "hash.h"
 #include "local.h"
 
@@ -233,6 +234,7 @@ typedef struct build {
 	char *dir;              /* the build directory */
 	char *ring[DTN_LOCAL_FAILED_LINES]; /* the last lines of output */
 	size_t ring_next, ring_count;
+	size_t lines;           /* of the engine's build output */
 } build;
 
 static int phase(build *s, const char *fmt, ...) DTN__PRINTF(2, 3);
@@ -360,6 +362,7 @@ static int output_line(const char *line, size_t len, void *payload)
 	build *s = payload;
 	char *copy = dtn__strndup(line, len);
 
+	s->lines++;
 	if (copy) {
 		dtn__free(s->ring[s->ring_next]);
 		s->ring[s->ring_next] = copy;
@@ -514,14 +517,11 @@ static int remove_earlier(build *s)
 	return rc;
 }
 
-static int build_run(build *s)
+static int identify_phase(build *s)
 {
 	size_t n = dtn_image_context_count(s->img);
-	bool exists = false;
 	int rc;
 
-	if ((rc = prepare_engine(s)) < 0)
-		return rc;
 	if (!(s->hashes = dtn__calloc(n ? n : 1, sizeof(*s->hashes))))
 		return dtn__error_set(s->err, DTN_ENOMEM, "out of memory");
 	if ((rc = phase(s, "identifying %zu build %s", n, n == 1 ? "context" : "contexts")) < 0 ||
@@ -530,26 +530,92 @@ static int build_run(build *s)
 				       s->err)) < 0)
 		return rc;
 	s->res->pub.image = s->res->image;
-	if (s->o->if_changed && (rc = image_exists(s, &exists)) < 0)
-		return rc;
-	if (exists) {
+	dtn_span_set_int(dtn_span_current(), "dtn.context.count", (int64_t)n);
+	dtn_span_set_str(dtn_span_current(), "dtn.build.identity", s->res->pub.identity);
+	return 0;
+}
+
+static int lookup_phase(build *s)
+{
+	bool exists = false;
+	int rc = image_exists(s, &exists);
+
+	dtn_span_set_str(dtn_span_current(), "dtn.image.tag", s->res->image);
+	dtn_span_set_bool(dtn_span_current(), "dtn.image.exists", exists);
+	if (rc == 0 && exists) {
 		s->res->pub.reused = true;
-		return phase(s, "%s is already built: reusing it", s->res->image);
+		rc = phase(s, "%s is already built: reusing it", s->res->image);
 	}
+	return rc;
+}
+
+static int build_phase(build *s)
+{
+	dtn_span *span = dtn_span_current();
+	int rc;
+
+	dtn_span_set_str(span, "dtn.engine", s->kind->name);
+	dtn_span_set_str(span, "dtn.image.tag", s->res->image);
 	if (s->chroot && (rc = phase(s, "no OCI runtime (crun, runc) found: buildah runs the "
 				     "RUN steps with chroot isolation")) < 0)
 		return rc;
-	if ((rc = assemble(s)) < 0 || (rc = run_build(s)) < 0)
+	rc = run_build(s);
+	dtn_span_set_int(span, "process.exit.code", s->res->pub.status);
+	dtn_span_set_int(span, "dtn.log.lines", (int64_t)s->lines);
+	if (rc == DTN_EBUILD)
+		dtn_span_set_str(span, "error.type", "dtn.build_failed");
+	if (rc == 0)
+		rc = phase(s, "built %s", s->res->image);
+	return rc;
+}
+
+/* Runs one phase of the build in its own span, a child of LocalBuild.build. */
+static int traced(build *s, const char *name, int (*fn)(build *))
+{
+	dtn_span *span = dtn_span_start_op(name, NULL);
+	int rc = fn(s);
+
+	dtn_span_end_op(span, rc, rc < 0 ? s->err : NULL);
+	return rc;
+}
+
+static int build_run(build *s)
+{
+	int rc;
+
+	if ((rc = prepare_engine(s)) < 0 || (rc = traced(s, "LocalBuild.identify",
+							  identify_phase)) < 0)
 		return rc;
-	if ((rc = phase(s, "built %s", s->res->image)) < 0)
+	if (s->o->if_changed && (rc = traced(s, "LocalBuild.lookup", lookup_phase)) < 0)
 		return rc;
-	return s->o->replace ? remove_earlier(s) : 0;
+	if (s->res->pub.reused)
+		return 0;
+	if ((rc = traced(s, "LocalBuild.assemble", assemble)) < 0 ||
+	    (rc = traced(s, "LocalBuild.engineBuild", build_phase)) < 0)
+		return rc;
+	return s->o->replace ? traced(s, "LocalBuild.removeEarlier", remove_earlier) : 0;
+}
+
+/* The span of the whole build: engine, image tag and whether it was reused. */
+static void end_span(dtn_span *span, build *s, int rc)
+{
+	if (s->res && s->kind) {
+		dtn_span_set_str(span, "dtn.engine", s->kind->name);
+		dtn_span_set_str(span, "dtn.engine.path", s->res->engine.path);
+	}
+	if (s->res && s->res->image) {
+		dtn_span_set_str(span, "dtn.image.tag", s->res->image);
+		dtn_span_set_str(span, "dtn.build.identity", s->res->pub.identity);
+		dtn_span_set_bool(span, "dtn.reused", s->res->pub.reused);
+	}
+	dtn_span_end_op(span, rc, rc < 0 ? s->err : NULL);
 }
 
 int dtn_build_local(dtn_builder *b, const dtn_image *img, const dtn_local_opts *opts,
 		    dtn_local_result **out, dtn_error *err)
 {
 	build s = {.b = b, .img = img, .o = opts, .err = err};
+	dtn_span *span;
 	int rc;
 
 	*out = NULL;
@@ -562,6 +628,8 @@ int dtn_build_local(dtn_builder *b, const dtn_image *img, const dtn_local_opts *
 	if (!(s.res = dtn__calloc(1, sizeof(*s.res))) ||
 	    !(s.res->failed = dtn__calloc(1, sizeof(char *))))
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
+	span = dtn_span_start_op("LocalBuild.build", NULL);
+	dtn_span_set_str(span, "daytona.snapshot.name", opts->name);
 	if (rc == 0) {
 		s.res->pub.failed_lines = (const char *const *)s.res->failed;
 		s.res->pub.status = -1;
@@ -571,6 +639,7 @@ int dtn_build_local(dtn_builder *b, const dtn_image *img, const dtn_local_opts *
 	}
 	if (s.dir && dtn__rmtree(s.dir) != 0 && rc == 0)
 		rc = dtn__error_set(err, DTN_EIO, "cannot remove the build directory %s", s.dir);
+	end_span(span, &s, rc);
 	dtn__free(s.dir);
 	dtn__free(s.hashes);
 	dtn__strv_free_array(s.gargs);
