@@ -30,11 +30,20 @@ extern const cli_command cli_cmd_dockerfile;
 extern const cli_command cli_cmd_context;
 extern const cli_command cli_cmd_build;
 
-/* One option of a command: `--name` sets *set; `--name VALUE` or `--name=VALUE` sets *value. */
+/* The values of an option that may be given several times, in order, borrowed from argv. The
+ * array is the command's to free() once it is done with them. */
+typedef struct cli_list {
+	const char **items;
+	size_t count;
+} cli_list;
+
+/* One option of a command: `--name` sets *set; `--name VALUE` or `--name=VALUE` sets *value,
+ * or, for an option that may repeat, appends VALUE to *list. */
 typedef struct cli_option {
 	const char *name; /* with its dashes: "--json" */
 	bool *set;        /* for a flag */
 	const char **value; /* for an option with a value */
+	cli_list *list;   /* for an option with a value that may repeat */
 } cli_option;
 
 /*

@@ -3,6 +3,7 @@
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -110,6 +111,19 @@ static const cli_option *find_option(const cli_option *options, const char *arg,
 	return NULL;
 }
 
+static bool list_push(cli_list *l, const char *value)
+{
+	const char **items = realloc(l->items, (l->count + 1) * sizeof(*items));
+
+	if (!items) {
+		cli_error("out of memory");
+		return false;
+	}
+	items[l->count++] = value;
+	l->items = items;
+	return true;
+}
+
 /* One option at argv[*i]; returns false after reporting a usage error. */
 static bool parse_option(const cli_command *cmd, const cli_option *options, int argc,
 			 char **argv, int *i)
@@ -126,7 +140,7 @@ static bool parse_option(const cli_command *cmd, const cli_option *options, int 
 		*o->set = true;
 		return true;
 	}
-	if (!o->value) {
+	if (!o->value && !o->list) {
 		cli_error("%s: %s takes no value", cmd->name, o->name);
 		return false;
 	}
@@ -134,6 +148,8 @@ static bool parse_option(const cli_command *cmd, const cli_option *options, int 
 		cli_error("%s: %s needs a value", cmd->name, o->name);
 		return false;
 	}
+	if (o->list)
+		return list_push(o->list, eq ? eq + 1 : argv[++*i]);
 	*o->value = eq ? eq + 1 : argv[++*i];
 	return true;
 }
