@@ -11,5 +11,6 @@
 #include "dtn_volume.h"
 #include "dtn_builder.h"
 #include "dtn_local.h"
+#include "dtn_build.h"
 
 #endif
