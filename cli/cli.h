@@ -29,6 +29,8 @@ typedef struct cli_command {
 extern const cli_command cli_cmd_dockerfile;
 extern const cli_command cli_cmd_context;
 extern const cli_command cli_cmd_build;
+extern const cli_command cli_cmd_volume;
+extern const cli_command cli_cmd_sandbox;
 
 /* The values of an option that may be given several times, in order, borrowed from argv. The
  * array is the command's to free() once it is done with them. */
@@ -37,14 +39,18 @@ typedef struct cli_list {
 	size_t count;
 } cli_list;
 
-/* One option of a command: `--name` sets *set; `--name VALUE` or `--name=VALUE` sets *value,
- * or, for an option that may repeat, appends VALUE to *list. */
+/* One option of a command: `--name` sets *set; `--name VALUE` or `--name=VALUE` sets *value. */
 typedef struct cli_option {
 	const char *name; /* with its dashes: "--json" */
 	bool *set;        /* for a flag */
 	const char **value; /* for an option with a value */
-	cli_list *list;   /* for an option with a value that may repeat */
 } cli_option;
+
+/* An option with a value that may repeat: every `--name VALUE` appends VALUE to *list. */
+typedef struct cli_list_option {
+	const char *name;
+	cli_list *list;
+} cli_list_option;
 
 /*
  * Reads a command's arguments: its options (a NULL-terminated table), -h/--help, and exactly
@@ -53,6 +59,11 @@ typedef struct cli_option {
  */
 bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_option *options,
 		    const char **pos, int npos, int *exit_code);
+
+/* cli_parse_args with options that may repeat (`lists`, a NULL-terminated table, may be NULL). */
+bool cli_parse_args_lists(const cli_command *cmd, int argc, char **argv,
+			  const cli_option *options, const cli_list_option *lists,
+			  const char **pos, int npos, int *exit_code);
 
 /* Prints "dtn-build: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -77,5 +88,35 @@ bool cli_is_help(const char *arg);
 
 /* Loads the spec at path; on failure reports the error and returns NULL with *exit_code set. */
 dtn_spec *cli_load_spec(const char *path, int *exit_code);
+
+/* ---- shared by the Daytona commands (cmd_sandbox.c) ---- */
+
+/*
+ * A Daytona client configured from the environment and .env.local / .env, with cli_interrupted
+ * as its cancel flag, warnings on stderr and `timeout_s` seconds (0: none) as its deadline.
+ * NULL after reporting why, with *exit_code set (3 for missing credentials).
+ */
+dtn_daytona *cli_daytona_open(unsigned timeout_s, int *exit_code);
+
+/* Reads --timeout's value (NULL: leaves *out); false after reporting a bad one for `cmd`. */
+bool cli_parse_seconds(const char *cmd, const char *text, unsigned *out);
+
+/* A dtn_log_fn printing progress lines to payload (a FILE *; NULL: stderr), phases with "== ". */
+int cli_print_progress(dtn_log_kind kind, const char *line, size_t len, void *payload);
+
+/* Prints JSON text (a server's answer) indented on stdout; EXIT_OK or EXIT_FAILED. */
+int cli_print_json_text(const char *text);
+
+/* "sandbox NAME (ID) is STATE, from snapshot S" and one line per mounted volume. */
+void cli_print_sandbox(const dtn_sandbox *s, FILE *out);
+
+/*
+ * Starts a sandbox from `snapshot` with the spec's volumes: mounted (each created when missing
+ * and waited for until ready), the sandbox waited for until started, progress printed to
+ * `progress`. Returns 0 or a library error code with *err filled (err must not be NULL); *out
+ * (may be NULL) receives the started sandbox (dtn_sandbox_free). For `build SPEC --sandbox`.
+ */
+int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec, FILE *progress,
+		      dtn_sandbox **out, dtn_error *err);
 
 #endif

@@ -12,6 +12,8 @@ static const cli_command *const commands[] = {
 	&cli_cmd_dockerfile,
 	&cli_cmd_context,
 	&cli_cmd_build,
+	&cli_cmd_volume,
+	&cli_cmd_sandbox,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -124,13 +126,30 @@ static bool list_push(cli_list *l, const char *value)
 	return true;
 }
 
+/* A repeatable option's value at argv[*i]; returns false after reporting a usage error. */
+static bool parse_list_option(const cli_command *cmd, const cli_list_option *l, int argc,
+			      char **argv, int *i)
+{
+	const char *eq = strchr(argv[*i], '=');
+
+	if (!eq && *i + 1 >= argc) {
+		cli_error("%s: %s needs a value", cmd->name, l->name);
+		return false;
+	}
+	return list_push(l->list, eq ? eq + 1 : argv[++*i]);
+}
+
 /* One option at argv[*i]; returns false after reporting a usage error. */
-static bool parse_option(const cli_command *cmd, const cli_option *options, int argc,
-			 char **argv, int *i)
+static bool parse_option(const cli_command *cmd, const cli_option *options,
+			 const cli_list_option *lists, int argc, char **argv, int *i)
 {
 	const char *arg = argv[*i], *eq = strchr(arg, '=');
-	const cli_option *o = find_option(options, arg, eq ? (size_t)(eq - arg) : strlen(arg));
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+	const cli_option *o = find_option(options, arg, len);
 
+	for (; !o && lists && lists->name; lists++)
+		if (strlen(lists->name) == len && strncmp(lists->name, arg, len) == 0)
+			return parse_list_option(cmd, lists, argc, argv, i);
 	if (!o) {
 		cli_error("%s: unknown option \"%s\" (see dtn-build %s --help)", cmd->name, arg,
 			  cmd->name);
@@ -140,7 +159,7 @@ static bool parse_option(const cli_command *cmd, const cli_option *options, int 
 		*o->set = true;
 		return true;
 	}
-	if (!o->value && !o->list) {
+	if (!o->value) {
 		cli_error("%s: %s takes no value", cmd->name, o->name);
 		return false;
 	}
@@ -148,14 +167,13 @@ static bool parse_option(const cli_command *cmd, const cli_option *options, int 
 		cli_error("%s: %s needs a value", cmd->name, o->name);
 		return false;
 	}
-	if (o->list)
-		return list_push(o->list, eq ? eq + 1 : argv[++*i]);
 	*o->value = eq ? eq + 1 : argv[++*i];
 	return true;
 }
 
-bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_option *options,
-		    const char **pos, int npos, int *exit_code)
+bool cli_parse_args_lists(const cli_command *cmd, int argc, char **argv,
+			  const cli_option *options, const cli_list_option *lists,
+			  const char **pos, int npos, int *exit_code)
 {
 	int got = 0;
 
@@ -167,7 +185,7 @@ bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_opt
 			return false;
 		}
 		if (argv[i][0] == '-' && argv[i][1]) {
-			if (!parse_option(cmd, options, argc, argv, &i))
+			if (!parse_option(cmd, options, lists, argc, argv, &i))
 				return false;
 		} else if (got == npos) {
 			cli_error("%s: unexpected argument \"%s\"", cmd->name, argv[i]);
@@ -182,6 +200,12 @@ bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_opt
 	}
 	*exit_code = EXIT_OK;
 	return true;
+}
+
+bool cli_parse_args(const cli_command *cmd, int argc, char **argv, const cli_option *options,
+		    const char **pos, int npos, int *exit_code)
+{
+	return cli_parse_args_lists(cmd, argc, argv, options, NULL, pos, npos, exit_code);
 }
 
 dtn_spec *cli_load_spec(const char *path, int *exit_code)
