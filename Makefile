@@ -29,7 +29,7 @@ WARNINGS := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
 	-Wformat=2 -Wwrite-strings -Wno-format-nonliteral
 WERROR ?= -Werror
 CFLAGS ?= -O2 -g
-DEPS := yaml-0.1 jansson libarchive libcrypto libcurl
+DEPS := yaml-0.1 jansson libarchive libcrypto libcurl zlib
 TEST_DEPS := cmocka
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEPS))
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(DEPS))
@@ -47,7 +47,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_SRC := $(sort $(wildcard cli/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 PUBLIC_HEADERS := dtn.h core/dtn_core.h otel/dtn_otel.h imagedsl/dtn_image.h snapshots/dtn_daytona.h \
-	snapshots/dtn_volume.h builder/dtn_builder.h builder/dtn_local.h
+	snapshots/dtn_volume.h builder/dtn_builder.h builder/dtn_local.h builder/dtn_build.h
 
 TEST_SRC := $(sort $(wildcard tests/*/test_*.c))
 TEST_BIN := $(TEST_SRC:%.c=$(B)/%)

@@ -3,8 +3,7 @@
  */
 #include <string.h>
 
-#include "dtn_otel.h"
-#include "internal.h"
+#include "otel_internal.h"
 
 static int hexval(char c)
 {
@@ -75,8 +74,6 @@ static void hex(char *out, const uint8_t *b, size_t n)
 		out[2 * i + 1] = digits[b[i] & 15];
 	}
 }
-
-void dtn__otel_hex(char *out, const uint8_t *b, size_t n);
 
 void dtn__otel_hex(char *out, const uint8_t *b, size_t n)
 {

@@ -78,13 +78,18 @@ typedef void (*dtn_otel_log_fn)(const char *line, void *payload);
 typedef struct dtn_otel_opts {
 	int version;                  /* 1 */
 	/*
-	 * Whether telemetry is on: 1 on, 0 off, -1 decided by the environment: on when
+	 * Whether telemetry is on: 1 on, -1 off, 0 decided by the environment: on when
 	 * DAYTONA_OTEL_ENABLED or DAYTONA_EXPERIMENTAL_OTEL_ENABLED is "true", or an
-	 * OTEL_EXPORTER_OTLP_*ENDPOINT variable is set, or trace_file is given. OTEL_SDK_DISABLED=true
-	 * turns it off in every case. A provider that is off is still a valid handle.
+	 * OTEL_EXPORTER_OTLP_*ENDPOINT variable is set, or trace_file is given, unless
+	 * OTEL_SDK_DISABLED is "true". A provider that is off is still a valid handle.
+	 *
+	 * OTLP/HTTP export happens when telemetry is on and an endpoint is configured, or
+	 * DAYTONA_OTEL_ENABLED is "true", or enabled is 1 (then the default endpoint
+	 * http://localhost:4318 is used); a trace_file alone writes the file only.
 	 */
 	int enabled;
-	const char *service_name;     /* NULL: OTEL_SERVICE_NAME, else "dtn-build" */
+	/* NULL: "dtn-build". OTEL_SERVICE_NAME wins over it, as the specification wants. */
+	const char *service_name;
 	const char *service_version;  /* NULL: DTN_VERSION */
 	/* Extra resource attributes; they win over OTEL_RESOURCE_ATTRIBUTES. May be NULL. */
 	const dtn_attr *resource;
