@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_daytona.h"
 
 static const char usage[] =
 	"usage: dtn-build build SPEC [--local | --daytona] [--engine E] [--name N] [--dry-run]\n"
 	"                  [--timeout S] [--if-changed] [--replace] [--json] [--sandbox]\n"
-	"                  [--region R] [--no-cache]\n"
+	"                  [--region R] [--no-cache] [--api-url URL] [--api-key KEY]\n"
 	"\n"
 	"Build the snapshot that SPEC describes. With Daytona credentials configured\n"
 	"(DAYTONA_API_KEY, or DAYTONA_JWT_TOKEN, in the environment or in .env.local / .env)\n"
@@ -33,6 +34,8 @@ static const char usage[] =
 	"  --sandbox       start a sandbox from the snapshot (Daytona only)\n"
 	"  --region R      the region to build in (Daytona only)\n"
 	"  --no-cache      do not use or update the digest cache\n"
+	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL)\n"
+	"  --api-key KEY   the Daytona API key (default: DAYTONA_API_KEY)\n"
 	"\n"
 	"A local build is tagged dtn/<name>:<identity>, the identity being a SHA-256 digest of\n"
 	"the Dockerfile and the contexts' identities. The engine's global options come from\n"
@@ -46,6 +49,7 @@ static const char usage[] =
 struct build_opts {
 	const char *spec_path;
 	const char *engine, *name, *timeout_text, *region;
+	const char *api_url, *api_key; /* Daytona only */
 	bool local, daytona, dry_run, if_changed, replace, json, sandbox, no_cache;
 	unsigned timeout;
 	FILE *progress; /* where phases and build output go */
@@ -53,12 +57,193 @@ struct build_opts {
 
 /* ---- the Daytona backend ---- */
 
+static void daytona_warn(const char *message, void *payload)
+{
+	(void)payload;
+	cli_error("warning: %s", message);
+}
+
+static void daytona_print_contexts(const dtn_build_result *res)
+{
+	if (!res->ncontexts)
+		puts("no build contexts");
+	for (size_t i = 0; i < res->ncontexts; i++) {
+		const dtn_build_context *bc = &res->contexts[i];
+
+		printf("%s -> %s\n  sha256:%s  %llu %s, %llu bytes", bc->source, bc->archive_path,
+		       bc->hash, (unsigned long long)bc->files, bc->files == 1 ? "file" : "files",
+		       (unsigned long long)bc->bytes);
+		if (bc->links)
+			printf(", %llu %s (Daytona makes them empty files)",
+			       (unsigned long long)bc->links, bc->links == 1 ? "link" : "links");
+		putchar('\n');
+	}
+}
+
+static json_t *daytona_contexts_json(const dtn_build_result *res)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < res->ncontexts; i++) {
+		const dtn_build_context *bc = &res->contexts[i];
+
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b}",
+						     "source", bc->source, "archive_path",
+						     bc->archive_path, "hash", bc->hash, "files",
+						     (json_int_t)bc->files, "bytes",
+						     (json_int_t)bc->bytes, "links",
+						     (json_int_t)bc->links, "present", bc->present,
+						     "uploaded", bc->uploaded));
+	}
+	return arr;
+}
+
+static int daytona_print_json(json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(obj);
+	if (!text)
+		return EXIT_FAILED;
+	puts(text);
+	free(text);
+	return EXIT_OK;
+}
+
+/* --dry-run: the Dockerfile, the contexts and the exact request; nothing was sent. */
+static int daytona_dry_run(const struct build_opts *o, dtn_daytona *c,
+			   const dtn_build_result *res)
+{
+	if (o->json)
+		return daytona_print_json(json_pack(
+			"{s:s, s:b, s:s, s:s, s:s, s:o, s:o}", "backend", "daytona", "dry_run", 1,
+			"name", o->name, "api_url", dtn_daytona_api_url(c), "dockerfile",
+			res->dockerfile, "contexts", daytona_contexts_json(res), "request",
+			json_loads(res->request, 0, NULL)));
+	printf("backend: daytona (%s)\nsnapshot: %s\n== Dockerfile\n%s== build contexts (uploaded "
+	       "unless already stored)\n",
+	       dtn_daytona_api_url(c), o->name, res->dockerfile);
+	daytona_print_contexts(res);
+	printf("== request\nPOST %s/snapshots\n%s\n(dry run: nothing was sent)\n",
+	       dtn_daytona_api_url(c), res->request);
+	return EXIT_OK;
+}
+
+static int daytona_report(const struct build_opts *o, int rc, const dtn_error *err,
+			  const dtn_build_result *res)
+{
+	int code = cli_daytona_fail("build", rc, err);
+
+	if (rc == DTN_EEXISTS)
+		cli_error("use --replace to build it again, or --if-changed to reuse it when "
+			  "unchanged");
+	if (res && res->failed_lines[0] && !o->json) {
+		cli_error("the last lines of the build output:");
+		for (size_t i = 0; res->failed_lines[i]; i++)
+			fprintf(stderr, "  | %s\n", res->failed_lines[i]);
+	}
+	if (res && o->json) {
+		json_t *lines = json_array();
+
+		for (size_t i = 0; lines && res->failed_lines[i]; i++)
+			json_array_append_new(lines, json_string(res->failed_lines[i]));
+		daytona_print_json(json_pack("{s:s, s:o, s:o}", "error", err->message,
+					     "failed_lines", lines, "snapshot",
+					     res->snapshot ? json_loads(res->snapshot->json, 0, NULL)
+							   : json_null()));
+	}
+	return code;
+}
+
+/* --sandbox: a sandbox from the fresh snapshot with the spec's volumes mounted. */
+static int daytona_sandbox(const struct build_opts *o, const dtn_spec *spec, dtn_daytona *c,
+			   const dtn_snapshot *snap)
+{
+	dtn_sandbox *sb = NULL;
+	dtn_error err;
+	int rc, code = EXIT_OK;
+
+	if (!o->json)
+		printf("built snapshot %s (%s, id %s)\n", snap->name, snap->state, snap->id);
+	rc = cli_sandbox_start(c, snap->name, spec, o->progress, &sb, &err);
+	if (rc < 0)
+		code = cli_daytona_fail("build", rc, &err);
+	else if (o->json)
+		code = daytona_print_json(json_pack("{s:o, s:o}", "snapshot",
+						    json_loads(snap->json, 0, NULL), "sandbox",
+						    json_loads(sb->json, 0, NULL)));
+	else
+		cli_print_sandbox(sb, stdout);
+	dtn_sandbox_free(sb);
+	return code;
+}
+
+static int daytona_build(const struct build_opts *o, const dtn_spec *spec, dtn_daytona *c,
+			 dtn_builder *b)
+{
+	const dtn_spec_snapshot *si = dtn_spec_snapshot_info(spec);
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	int rc, code = EXIT_OK;
+
+	rc = dtn_build_daytona(c, b, dtn_spec_image(spec),
+			       &(dtn_build_opts){.name = o->name,
+						 .cpu = si->cpu,
+						 .gpu = si->gpu,
+						 .memory = si->memory,
+						 .disk = si->disk,
+						 .region = o->region ? o->region : si->region,
+						 .dry_run = o->dry_run,
+						 .if_changed = o->if_changed,
+						 .replace = o->replace,
+						 .log = cli_daytona_progress,
+						 .payload = o->progress},
+			       &res, &err);
+	if (rc < 0)
+		code = daytona_report(o, rc, &err, res);
+	else if (o->dry_run)
+		code = daytona_dry_run(o, c, res);
+	else if (o->sandbox)
+		code = daytona_sandbox(o, spec, c, res->snapshot);
+	else if (o->json)
+		code = daytona_print_json(json_loads(res->snapshot->json, 0, NULL));
+	else
+		printf("%s snapshot %s (%s, id %s)\n", res->reused ? "reused" : "built",
+		       res->snapshot->name, res->snapshot->state, res->snapshot->id);
+	dtn_build_result_free(res);
+	return code;
+}
+
 static int run_daytona(const struct build_opts *o, const dtn_spec *spec)
 {
-	(void)o;
-	(void)spec;
-	cli_error("build: the Daytona backend is not available in this build");
-	return EXIT_FAILED;
+	cli_daytona_flags f = {.api_url = o->api_url, .api_key = o->api_key,
+			       .timeout = o->timeout};
+	dtn_daytona *c;
+	dtn_builder *b = NULL;
+	dtn_error err;
+	int code;
+
+	if (!o->name || !*o->name) {
+		cli_error("build: no snapshot name: set snapshot.name in the spec or give --name");
+		return EXIT_USAGE;
+	}
+	/* a dry run sends nothing, so it needs no credentials */
+	if (!(c = cli_daytona_client(&f, !o->dry_run, &code)))
+		return code;
+	if (dtn_builder_new(&b, &(dtn_builder_opts){.cache_dir = o->no_cache ? "" :
+						       getenv("DTN_CACHE_DIR"),
+						       .warn = daytona_warn, .for_daytona = true},
+			    &err) < 0) {
+		cli_report(&err);
+		dtn_daytona_free(c);
+		return EXIT_FAILED;
+	}
+	code = daytona_build(o, spec, c, b);
+	if (dtn_builder_save_cache(b, &err) < 0)
+		cli_error("warning: the digest cache was not saved: %s", err.message);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+	return code;
 }
 
 /* Whether Daytona credentials are configured, the way the Daytona client reads them. */
@@ -329,7 +514,7 @@ static bool choose_local(const struct build_opts *o)
 
 	if (o->local || o->engine)
 		return true;
-	if (o->daytona || daytona_configured())
+	if (o->daytona || o->api_key || daytona_configured())
 		return false;
 	if (dtn_local_find_engine(&eng, NULL, NULL) == 0)
 		cli_error("no Daytona credentials: building locally with %s", eng.name);
@@ -374,6 +559,8 @@ static int run(int argc, char **argv)
 		{"--sandbox", &o.sandbox, NULL},
 		{"--region", NULL, &o.region},
 		{"--no-cache", &o.no_cache, NULL},
+		{.name = "--api-url", .value = &o.api_url},
+		{.name = "--api-key", .value = &o.api_key},
 		{NULL, NULL, NULL},
 	};
 	dtn_spec *spec;

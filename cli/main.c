@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_daytona.h"
 
 static const cli_command *const commands[] = {
 	&cli_cmd_dockerfile,
 	&cli_cmd_context,
 	&cli_cmd_build,
+	&cli_cmd_snapshot,
+	&cli_cmd_logs,
 	&cli_cmd_volume,
 	&cli_cmd_sandbox,
 };

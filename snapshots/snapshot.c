@@ -555,6 +555,7 @@ typedef struct waiter {
 	dtn_log_fn log;
 	void *payload;
 	bool logs;           /* open the build-log stream once building */
+	bool streamed;       /* a stream was opened */
 	int url_tries;
 	dtn__logstream *stream;
 	dtn_snapshot *cur;
@@ -610,6 +611,7 @@ static int maybe_stream(waiter *w, dtn_error *err)
 		return 0;
 	}
 	rc = dtn__logstream_start(&w->stream, w->c, url, true, w->log, w->payload, err);
+	w->streamed = rc == 0;
 	dtn__free(url);
 	return rc;
 }
@@ -721,6 +723,39 @@ static int run_wait(waiter *w, bool initial_line, dtn_error *err)
 	return rc;
 }
 
+static int read_to_end(dtn_daytona *c, dtn__logstream *s, dtn_error *err);
+
+/*
+ * A build that failed between two polls was never seen building, so its log was not streamed:
+ * the failing lines are what the caller needs most, so the whole log is read once.
+ */
+static int failed_log(waiter *w, dtn_error *err)
+{
+	char *url = NULL;
+	dtn_error uerr;
+	int rc;
+
+	if (!w->logs || w->streamed || !w->cur->dockerfile ||
+	    strcmp(w->cur->state, "build_failed") != 0)
+		return 0;
+	if ((rc = logs_url(w->c, w->cur, &url, &uerr)) < 0) {
+		dtn__api_warn(w->c, "build logs: %s", uerr.message);
+		return rc == DTN_EINTR ? dtn__error_set(err, rc, "interrupted") : 0;
+	}
+	rc = dtn__logstream_start(&w->stream, w->c, url, false, w->log, w->payload, err);
+	dtn__free(url);
+	if (rc < 0)
+		return rc;
+	rc = read_to_end(w->c, w->stream, err);
+	if ((uerr.code = dtn__logstream_finish(w->stream, false, &uerr)) < 0 && rc == 0) {
+		rc = uerr.code;
+		if (err)
+			*err = uerr;
+	}
+	w->stream = NULL;
+	return rc;
+}
+
 int dtn_snapshot_wait(dtn_daytona *c, const dtn_snapshot *from, const dtn_snapshot_wait_opts *opts,
 		      dtn_snapshot **out, dtn_error *err)
 {
@@ -736,6 +771,8 @@ int dtn_snapshot_wait(dtn_daytona *c, const dtn_snapshot *from, const dtn_snapsh
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	waiter_span(&w, "SnapshotService.wait");
 	rc = run_wait(&w, true, err);
+	if (rc == 0)
+		rc = failed_log(&w, err);
 	if (rc == 0)
 		rc = final_result(&w, err);
 	if (rc == DTN_ETIMEOUT)

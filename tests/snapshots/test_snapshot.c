@@ -55,7 +55,8 @@ static dtn_daytona *client_with(dtn_daytona_opts o)
 	if (!o.target)
 		o.target = "us";
 	o.backoff_ms = 10;
-	o.poll_interval_ms = 50;
+	if (!o.poll_interval_ms)
+		o.poll_interval_ms = 50;
 	if (!o.log_grace_ms)
 		o.log_grace_ms = 300;
 	if (dtn_daytona_new(&c, &o, &err) < 0)
@@ -389,6 +390,37 @@ static void test_snapshots_snapshot__build_failed_stream_never_ends(void **state
 	dtn_daytona_free(c);
 }
 
+static void test_snapshots_snapshot__failed_between_polls_still_shows_the_log(void **state)
+{
+	dtn_daytona *c = client_with((dtn_daytona_opts){.poll_interval_ms = 1500});
+	dtn_snapshot *s, *done = NULL;
+	seen got = {0};
+	dtn_error err;
+	json_t *log;
+
+	(void)state;
+	/* pending and building both end before the first poll */
+	tu_server_scenario(&srv, "{\"outcome\": \"build_failed\"}");
+	s = create(c, &(dtn_snapshot_params){.name = "quick-fail", .dockerfile = dockerfile});
+	assert_int_equal(dtn_snapshot_wait(c, s,
+					   &(dtn_snapshot_wait_opts){.log = on_log,
+								     .payload = &got,
+								     .logs = true},
+					   &done, &err),
+			 DTN_EBUILD);
+	assert_string_equal(got.states, "pending,build_failed,");
+	assert_int_equal(got.lines, 3);
+	assert_non_null(strstr(got.last[3], "exit code: 1"));
+	log = tu_server_requests(&srv, "proxy");
+	assert_int_equal(json_array_size(log), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0), "query")),
+			    "follow=false");
+	json_decref(log);
+	dtn_snapshot_free(s);
+	dtn_snapshot_free(done);
+	dtn_daytona_free(c);
+}
+
 static void test_snapshots_snapshot__error_state(void **state)
 {
 	dtn_daytona *c = client();
@@ -568,6 +600,8 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshots_snapshot__pending_to_active_without_stream,
 				       setup),
 		cmocka_unit_test_setup(test_snapshots_snapshot__build_failed_stream_never_ends, setup),
+		cmocka_unit_test_setup(
+			test_snapshots_snapshot__failed_between_polls_still_shows_the_log, setup),
 		cmocka_unit_test_setup(test_snapshots_snapshot__error_state, setup),
 		cmocka_unit_test_setup(test_snapshots_snapshot__wait_deadline_and_cancel, setup),
 		cmocka_unit_test_setup(test_snapshots_snapshot__callback_stops, setup),
