@@ -811,7 +811,10 @@ static const char *reason(xfer *x, CURLcode cc, char *buf, size_t size)
 	if (x->easy)
 		curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
 	if (cc == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(buf, size, "connection timed out after %ld ms", x->http->connect_timeout_ms);
+		long t = x->req.timeout_ms ? x->req.timeout_ms : x->http->timeout_ms;
+		if (t <= 0 || t > x->http->connect_timeout_ms)
+			t = x->http->connect_timeout_ms;
+		snprintf(buf, size, "connection timed out after %ld ms", t);
 		return buf;
 	}
 	if (os_errno)

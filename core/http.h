@@ -93,7 +93,7 @@ typedef struct dtn__http_request {
 	 * stops the transfer with DTN_EUSER. */
 	int (*on_data)(const char *data, size_t len, void *payload);
 	void *payload;
-	long timeout_ms;          /* whole request; 0: the client's default; -1: none (streams) */
+	long timeout_ms;          /* each attempt, whole; 0: the client's default; -1: none */
 	/* A stream that delivers nothing for this long fails with error_type "timeout". 0: off. */
 	long idle_timeout_ms;
 	int idempotent;           /* 0: by method; 1: yes; -1: never retry */

@@ -22,6 +22,8 @@
 #define DEFAULT_PART (8 * MIB)
 #define MAX_PARTS 10000
 #define CLEANUP_TIMEOUT_MS 15000
+/* Uploads have no overall limit (a part on a slow link takes what it takes) but must move. */
+#define TRANSFER_IDLE_MS 60000
 #define OCTET_STREAM "Content-Type: application/octet-stream"
 
 struct dtn__s3 {
@@ -472,6 +474,7 @@ typedef struct s3_call {
 	const void *body;
 	size_t len;
 	bool cleanup;             /* runs even after an interrupt, briefly */
+	bool transfer;            /* bulk data: no overall timeout, an idle one */
 } s3_call;
 
 static void fill_request(dtn__s3 *s3, const s3_call *c, const sig_headers *h,
@@ -487,7 +490,8 @@ static void fill_request(dtn__s3 *s3, const s3_call *c, const sig_headers *h,
 		.sigv4 = s3->sigv4,
 		.sigv4_user = s3->userpwd,
 		.ignore_cancel = c->cleanup,
-		.timeout_ms = c->cleanup ? CLEANUP_TIMEOUT_MS : 0,
+		.timeout_ms = c->cleanup ? CLEANUP_TIMEOUT_MS : c->transfer ? -1 : 0,
+		.idle_timeout_ms = c->transfer ? TRANSFER_IDLE_MS : 0,
 	};
 }
 
@@ -529,7 +533,8 @@ int dtn__s3_exists(dtn__s3 *s3, const char *prefix, bool *found, dtn_error *err)
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = s3_do(s3, &(s3_call){"ListObjectsV2", "GET", url, what, NULL, NULL, 0, false}, &r, err);
+	rc = s3_do(s3, &(s3_call){"ListObjectsV2", "GET", url, what, NULL, NULL, 0, false, false},
+		&r, err);
 	if (rc < 0)
 		goto out;
 	if (!strstr(dtn__buf_cstr(&r.body), "<ListBucketResult")) {
@@ -560,8 +565,8 @@ int dtn__s3_put(dtn__s3 *s3, const char *key, const void *data, size_t len, dtn_
 	if (!url || !what)
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	else
-		rc = s3_do(s3, &(s3_call){"PutObject", "PUT", url, what, OCTET_STREAM, data, len, false},
-			&r, err);
+		rc = s3_do(s3, &(s3_call){"PutObject", "PUT", url, what, OCTET_STREAM, data, len, false,
+			true}, &r, err);
 	dtn__http_response_clear(&r);
 	dtn__free(url);
 	dtn__free(what);
@@ -651,7 +656,7 @@ static int create_upload(dtn__s3_upload *u)
 		goto out;
 	}
 	rc = s3_do(u->s3, &(s3_call){"CreateMultipartUpload", "POST", url, u->what,
-		u->content_type, NULL, 0, false}, &r, &u->err);
+		u->content_type, NULL, 0, false, false}, &r, &u->err);
 	if (rc < 0)
 		goto out;
 	if ((rc = xml_text(&id, r.body.data, "UploadId")) < 0) {
@@ -701,7 +706,7 @@ static int send_part(dtn__s3_upload *u)
 	if (sign_headers(u->s3, &s->h, s->data, s->len, OCTET_STREAM) < 0)
 		return dtn__error_set(&u->err, DTN_ERROR, "S3 UploadPart: SHA-256 failed");
 	fill_request(u->s3, &(s3_call){"UploadPart", "PUT", s->url, u->what, NULL, s->data, s->len,
-		false}, &s->h, &req);
+		false, true}, &s->h, &req);
 	if ((rc = dtn__http_batch_add(u->batch, &req, &s->resp, s, &u->err)) < 0)
 		return rc;
 	s->state = SLOT_SENDING;
@@ -831,7 +836,7 @@ static int complete_upload(dtn__s3_upload *u)
 		goto out;
 	}
 	rc = s3_do(u->s3, &(s3_call){"CompleteMultipartUpload", "POST", url, u->what,
-		"Content-Type: application/xml", xml.data, xml.len, false}, &r, &u->err);
+		"Content-Type: application/xml", xml.data, xml.len, false, true}, &r, &u->err);
 	/* S3 may answer 200 and still fail, with an <Error> body. */
 	if (rc == 0 && strstr(dtn__buf_cstr(&r.body), "<Error>"))
 		rc = s3_error(u->s3, &r, "CompleteMultipartUpload", u->what, &u->err);
@@ -853,7 +858,7 @@ int dtn__s3_upload_finish(dtn__s3_upload *u, dtn_error *err)
 	if (!u->upload_id) {
 		dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
 		rc = s3_do(u->s3, &(s3_call){"PutObject", "PUT", u->url, u->what, u->content_type,
-			u->cur ? u->cur->data : "", u->cur ? u->cur->len : 0, false}, &r, &u->err);
+			u->cur ? u->cur->data : "", u->cur ? u->cur->len : 0, false, true}, &r, &u->err);
 		dtn__http_response_clear(&r);
 		if (rc < 0)
 			return fail(u, rc, err);
@@ -893,7 +898,7 @@ void dtn__s3_upload_abort(dtn__s3_upload *u)
 	/* Best effort: an upload left open only costs storage until the bucket's lifecycle rule. */
 	if ((url = dtn__aprintf("%s?uploadId=%s", u->url, u->upload_id)))
 		s3_do(u->s3, &(s3_call){"AbortMultipartUpload", "DELETE", url, u->what, NULL, NULL, 0,
-			true}, &r, &ignored);
+			true, false}, &r, &ignored);
 	dtn__http_response_clear(&r);
 	dtn__free(url);
 }

@@ -740,7 +740,8 @@ static void test_core_http__retry_after(void **state)
 	(void)state;
 	assert_int_equal(dtn__http_new(&h, &(dtn__http_opts){.version = 1, .backoff_ms = 1,
 		.backoff_max_ms = 1500, .observer = &obs}), 0);
-	SCRIPT({REPLY, 429, "Retry-After-authenticated: 1\r\nX-RateLimit-Remaining: 0\r\n", "slow down", 0},
+	SCRIPT({REPLY, 429, "Retry-After-authenticated: 1\r\nX-RateLimit-Remaining: 0\r\n",
+			"slow down", 0},
 		{REPLY, 429, "Retry-After: 0\r\nRetry-After-sandbox-create: 7\r\n", "slow", 0},
 		{REPLY, 200, NULL, "ok", 0});
 	assert_int_equal(get(h, "/api/snapshots", &r, NULL), 0);
