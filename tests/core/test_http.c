@@ -1116,7 +1116,7 @@ static void test_core_http__helpers(void **state)
 	dtn__free(s);
 }
 
-/* Connections to a host that does not resolve fail like refused ones; a bad URL is EINVAL. */
+/* A scheme other than http(s) is refused; a malformed URL is EINVAL. */
 static void test_core_http__bad_urls(void **state)
 {
 	dtn__http *h = client(NULL, NULL);
@@ -1129,9 +1129,6 @@ static void test_core_http__bad_urls(void **state)
 	assert_non_null(strstr(err.message, "GET ftp://127.0.0.1/x failed: "));
 	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.url = "http://[::1"}, &r, &err),
 		DTN_EINVAL);
-	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.url = "http://nonexistent.invalid/x"},
-		&r, &err), DTN_ECONNECT);
-	assert_non_null(strstr(err.message, "could not connect to http://nonexistent.invalid/x"));
 	dtn__http_response_clear(&r);
 	dtn__http_free(h);
 }
