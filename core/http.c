@@ -884,9 +884,7 @@ static void attempt_done(xfer *x, CURLcode cc)
 	if (x->status == 0 && x->easy)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	o = classify(x, cc);
-	x->resp->status = o == OUT_RESPONSE || o == OUT_BROKEN ? x->status : x->resp->status;
-	if (x->resp->status == 0)
-		x->resp->status = x->status;
+	x->resp->status = x->status;
 	observer_end(x, o);
 	if (!should_retry(x, o) || xfer_cancelled(x)) {
 		if (xfer_cancelled(x) && o != OUT_RESPONSE)
