@@ -948,17 +948,41 @@ int dtn__walk_finish_id(dtn__walk *w, const unsigned char digest[DTN__SHA256_LEN
 	return rc;
 }
 
+dtn_span *dtn__walk_span_start(const char *name, const dtn_context *ctx)
+{
+	dtn_span *span = dtn_span_start_op(name, NULL);
+
+	dtn_span_set_str(span, "dtn.context.path", ctx->path);
+	dtn_span_set_str(span, "dtn.context.archive_path", ctx->archive_path);
+	return span;
+}
+
+void dtn__walk_span_end(dtn_span *span, const dtn_context_id *id, int rc, const dtn_error *err)
+{
+	if (span && id && rc == 0) {
+		dtn_span_set_str(span, "dtn.context.hash", id->hash);
+		dtn_span_set_int(span, "dtn.context.files", (int64_t)id->files);
+		dtn_span_set_int(span, "dtn.context.dirs", (int64_t)id->dirs);
+		dtn_span_set_int(span, "dtn.context.bytes", (int64_t)id->bytes);
+		dtn_span_set_int(span, "dtn.context.excluded", (int64_t)id->excluded);
+		dtn_span_set_int(span, "dtn.context.cache_hits", (int64_t)id->cache_hits);
+	}
+	dtn_span_end_op(span, rc, err);
+}
+
 int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id **out,
 			 dtn_error *err)
 {
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err};
 	unsigned char digest[DTN__SHA256_LEN];
+	dtn_span *span = dtn__walk_span_start("Context.identify", ctx);
 	int rc;
 
 	*out = NULL;
 	dtn_error_clear(err);
 	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = dtn__walk_context(&w, digest)) == 0)
 		rc = dtn__walk_finish_id(&w, digest, out);
+	dtn__walk_span_end(span, *out, rc, err);
 	dtn_context_id_free(w.id);
 	dtn__walk_free(&w);
 	return rc;

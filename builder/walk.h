@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "builder_internal.h"
+#include "dtn_otel.h"
 
 struct archive;
 struct archive_entry;
@@ -92,6 +93,10 @@ int dtn__walk_start_id(dtn__walk *w);
 /* Hands w->id to *out with the identity and the rules that left something out. */
 int dtn__walk_finish_id(dtn__walk *w, const unsigned char digest[DTN__SHA256_LEN],
 			dtn_context_id **out);
+/* The span of a walk ("Context.identify", ...) with the context's path, and its end with what
+ * the walk found (id may be NULL). */
+dtn_span *dtn__walk_span_start(const char *name, const dtn_context *ctx);
+void dtn__walk_span_end(dtn_span *span, const dtn_context_id *id, int rc, const dtn_error *err);
 
 /* ---- the archive (tar.c), used by the walk when w->ar is set ---- */
 

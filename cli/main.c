@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_otel.h"
 #include "cli_daytona.h"
 
 static const cli_command *const commands[] = {
@@ -17,6 +18,7 @@ static const cli_command *const commands[] = {
 	&cli_cmd_logs,
 	&cli_cmd_volume,
 	&cli_cmd_sandbox,
+	&cli_cmd_trace,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -34,6 +36,12 @@ static void usage(FILE *out)
 	      "Options:\n"
 	      "  -h, --help     show this help (or a command's, after its name)\n"
 	      "  --version      show the version\n"
+	      "  --otel         export traces and metrics over OTLP/HTTP (OTEL_EXPORTER_OTLP_*;\n"
+	      "                 default endpoint http://localhost:4318)\n"
+	      "  --no-otel      no telemetry, whatever the environment says\n"
+	      "  --trace-file PATH  write the traces and metrics to PATH as OTLP/JSON lines\n"
+	      "                 (see `dtn-build trace show PATH`)\n"
+	      "  --otel-summary print a telemetry summary on stderr at the end\n"
 	      "\n"
 	      "Exit codes: 0 success, 1 the operation failed, 2 usage or spec error,\n"
 	      "3 configuration or authentication error, 130 interrupted.\n", out);
@@ -81,6 +89,7 @@ static void install_interrupt_handlers(void)
 
 int cli_exit_code(int code)
 {
+	cli_otel_note_code(code);
 	switch (code) {
 	case DTN_OK:
 		return EXIT_OK;
@@ -223,12 +232,17 @@ dtn_spec *cli_load_spec(const char *path, int *exit_code)
 		*exit_code = cli_spec_exit_code(rc);
 		return NULL;
 	}
+	cli_otel_spec(path);
 	*exit_code = EXIT_OK;
 	return spec;
 }
 
 int main(int argc, char **argv)
 {
+	int code;
+
+	if (!cli_otel_options(&argc, argv, &code))
+		return code;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -249,8 +263,10 @@ int main(int argc, char **argv)
 	}
 	install_interrupt_handlers();
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (strcmp(argv[1], commands[i]->name) == 0)
-			return commands[i]->run(argc - 1, argv + 1);
+		if (strcmp(argv[1], commands[i]->name) == 0) {
+			cli_otel_start(argv[1]);
+			return cli_otel_finish(commands[i]->run(argc - 1, argv + 1));
+		}
 	cli_error("unknown command \"%s\" (see dtn-build --help)", argv[1]);
 	return EXIT_USAGE;
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "image_internal.h"
+#include "image_otel.h"
 #include "render.h"
 
 /* What a constructor returns when it cannot allocate: every call on it does nothing. */
@@ -221,9 +222,17 @@ const dtn_error *dtn_image_error(const dtn_image *img)
 
 const char *dtn_image_dockerfile(const dtn_image *img)
 {
+	const char *df;
+	dtn_span *span;
+
 	if (!img || img->status < 0)
 		return "";
-	return dtn__buf_cstr(&img->dockerfile);
+	df = dtn__buf_cstr(&img->dockerfile);
+	if ((span = dtn_span_start_op("Image.dockerfile", NULL))) {
+		dtn__image_otel_dockerfile(span, df);
+		dtn_span_end_op(span, 0, NULL);
+	}
+	return df;
 }
 
 size_t dtn_image_context_count(const dtn_image *img)

@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
+#include "image_internal.h"
+#include "image_otel.h"
 #include "spec_internal.h"
 
 struct dtn_spec {
@@ -483,6 +486,36 @@ static int parse(dtn__spec_loader *L, yaml_parser_t *p, yaml_document_t *doc, co
 	return rc;
 }
 
+/* The Spec.load span: the spec's path and digest, then what it made. */
+static dtn_span *load_span_start(const char *name, const char *text, size_t len)
+{
+	dtn_span *span = dtn_span_start_op("Spec.load", NULL);
+	unsigned char digest[DTN__SHA256_LEN];
+	char hex[DTN__SHA256_HEX];
+
+	if (!dtn_span_is_recording(span))
+		return span;
+	dtn_span_set_str(span, "dtn.spec.format", "yaml");
+	dtn_span_set_str(span, "dtn.spec.path", name);
+	if (dtn__sha256_once(digest, text, len) == 0) {
+		dtn__sha256_hex(hex, digest);
+		dtn_span_set_str(span, "dtn.spec.sha256", hex);
+	}
+	return span;
+}
+
+static void load_span_end(dtn_span *span, int rc, const dtn_spec *spec, const dtn_error *err)
+{
+	if (spec && spec->image) {
+		dtn_span_set_int(span, "dtn.spec.layers",
+				 dtn__image_otel_layers(dtn__buf_cstr(&spec->image->dockerfile)));
+		dtn_span_set_int(span, "dtn.spec.contexts",
+				 (int64_t)dtn_image_context_count(spec->image));
+		dtn_span_set_int(span, "dtn.spec.volumes", (int64_t)spec->nvolumes);
+	}
+	dtn_span_end_op(span, rc, err);
+}
+
 /* Loads the text into a new spec; on failure *out stays NULL and err is set. */
 static int load(dtn_spec **out, const char *text, size_t len, const char *name, dtn_error *err)
 {
@@ -491,10 +524,12 @@ static int load(dtn_spec **out, const char *text, size_t len, const char *name, 
 	yaml_document_t doc;
 	dtn_spec *spec = NULL;
 	char *dir = NULL;
+	dtn_span *span;
 	int rc;
 
 	if (!yaml_parser_initialize(&parser))
 		return dtn__spec_fail(&L, NULL, DTN_ENOMEM, "out of memory");
+	span = load_span_start(name, text, len);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if ((rc = parse(&L, &parser, &doc, text, len)) < 0)
 		goto out_parser;
@@ -519,6 +554,7 @@ out:
 	yaml_document_delete(&doc);
 out_parser:
 	yaml_parser_delete(&parser);
+	load_span_end(span, rc, rc < 0 ? NULL : *out, err);
 	return rc;
 }
 

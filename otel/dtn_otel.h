@@ -148,6 +148,9 @@ int dtn_otel_flush(dtn_otel *otel, long timeout_ms);
  */
 int dtn_otel_shutdown(dtn_otel *otel, long timeout_ms);
 
+/* The provider's flush timeout in ms (the default budget of dtn_otel_shutdown); 0 for NULL. */
+long dtn_otel_flush_timeout(const dtn_otel *otel);
+
 /* Counters of the provider's own work, for summaries and tests. */
 typedef struct dtn_otel_stats {
 	uint64_t spans_started;

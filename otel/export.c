@@ -351,12 +351,23 @@ static void export_spans(dtn_otel *o, dtn_span **spans, size_t n)
 static void export_metrics(dtn_otel *o)
 {
 	int64_t deadline = dtn__otel_mono_ns() + (int64_t)o->cfg.metric_timeout_ms * 1000000;
-	char *body = dtn__otlp_metrics_json(o, dtn__otel_now_ns());
+	uint64_t gen, drops = atomic_load(&o->n_dropped_queue) + atomic_load(&o->n_dropped_export) +
+			      atomic_load(&o->n_dropped_shutdown) + atomic_load(&o->n_dropped_points);
+	char *body;
 
-	if (!body)
+	/* Nothing new since the last export: the cumulative values would only repeat. */
+	pthread_mutex_lock(&o->mlock);
+	gen = o->mgen;
+	pthread_mutex_unlock(&o->mlock);
+	if (gen == o->mgen_sent && drops == o->drops_sent)
 		return;
-	if (send_body(o, &o->cfg.metrics, "metrics", body, deadline) == 0)
+	if (!(body = dtn__otlp_metrics_json(o, dtn__otel_now_ns())))
+		return;
+	if (send_body(o, &o->cfg.metrics, "metrics", body, deadline) == 0) {
 		atomic_fetch_add(&o->n_metric_exports, 1);
+		o->mgen_sent = gen;
+		o->drops_sent = drops;
+	}
 	dtn__free(body);
 }
 

@@ -274,6 +274,7 @@ void dtn__metric_record(dtn_otel *o, const dtn_metric_def *def, double value,
 	if ((m = find_metric(o, def)) && (p = find_point(o, m, dtn__buf_cstr(&key), sorted, n))) {
 		update(m, p, value);
 		p->time_ns = dtn__otel_now_ns();
+		o->mgen++;
 	}
 	pthread_mutex_unlock(&o->mlock);
 	dtn__buf_free(&key);

@@ -146,6 +146,11 @@ static int64_t deadline_of(const dtn_otel *o, long timeout_ms)
 	return dtn__otel_mono_ns() + (int64_t)timeout_ms * 1000000;
 }
 
+long dtn_otel_flush_timeout(const dtn_otel *otel)
+{
+	return otel ? otel->cfg.flush_timeout_ms : 0;
+}
+
 int dtn_otel_flush(dtn_otel *otel, long timeout_ms)
 {
 	if (!otel || !otel->cfg.enabled)

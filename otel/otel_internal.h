@@ -71,12 +71,15 @@ typedef struct dtn__usage_src {
 	char cpu_dir[512];        /* v2: the cgroup directory; v1: the cpuacct directory */
 	char cpu_limit_dir[512];  /* v1: the cpu controller's directory */
 	char mem_dir[512];
+	double cpus;              /* online CPUs */
+	int64_t mem_total;        /* the machine's memory */
 } dtn__usage_src;
 
 /* Finds the cgroup of this process (v2, else v1, else none). */
 void dtn__usage_src_init(dtn__usage_src *src);
-/* Samples now; the fields that could not be read have their has_ flag false. */
-void dtn__usage_sample(const dtn__usage_src *src, dtn__usage *out);
+/* Samples now (only the CPU time unless full); what could not be read has its has_ flag
+ * false. */
+void dtn__usage_sample(const dtn__usage_src *src, dtn__usage *out, bool full);
 /* CPU utilisation in percent of the limit between two samples; -1 when unknown. */
 double dtn__usage_cpu_percent(const dtn__usage *a, const dtn__usage *b);
 /* Samples now and records the daytona.sandbox.* gauges of an operation that began at start. */
@@ -266,6 +269,8 @@ struct dtn_otel {
 	size_t nmetrics, cap_metrics;
 	dtn__summary_entry *summary;
 	size_t nsummary, cap_summary;
+	uint64_t mgen;                  /* bumped by every recording */
+	uint64_t mgen_sent, drops_sent; /* what the last metric export covered (exporter only) */
 };
 
 /* Reports a diagnostic through the provider's log callback. */

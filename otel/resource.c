@@ -127,11 +127,27 @@ static bool pick_dir(char *out, size_t size, const char *base, const char *cg, c
 	return file_exists(path);
 }
 
+static double online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (double)n : 1.0;
+}
+
+static int64_t mem_total(void)
+{
+	int64_t kb;
+
+	return read_keyed("/proc/meminfo", "MemTotal", &kb) ? kb * 1024 : 0;
+}
+
 void dtn__usage_src_init(dtn__usage_src *src)
 {
 	char cg[512];
 
 	memset(src, 0, sizeof(*src));
+	src->cpus = online_cpus();
+	src->mem_total = mem_total();
 	if (file_exists("/sys/fs/cgroup/cgroup.controllers") && own_cgroup(NULL, cg, sizeof(cg))) {
 		if (pick_dir(src->cpu_dir, sizeof(src->cpu_dir), "/sys/fs/cgroup", cg, "cpu.stat")) {
 			snprintf(src->mem_dir, sizeof(src->mem_dir), "%s", src->cpu_dir);
@@ -160,20 +176,6 @@ void dtn__usage_src_init(dtn__usage_src *src)
 
 /* ---- sampling ---- */
 
-static double online_cpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (double)n : 1.0;
-}
-
-static int64_t mem_total(void)
-{
-	int64_t kb;
-
-	return read_keyed("/proc/meminfo", "MemTotal", &kb) ? kb * 1024 : 0;
-}
-
 /* The smallest limit set on the cgroup or its ancestors (v2 "max" files); 0 when none. */
 static void v2_limits(const char *dir, double *cpus, int64_t *mem)
 {
@@ -201,7 +203,7 @@ static void v2_limits(const char *dir, double *cpus, int64_t *mem)
 	}
 }
 
-static void sample_v2(const dtn__usage_src *src, dtn__usage *u)
+static void sample_v2(const dtn__usage_src *src, dtn__usage *u, bool full)
 {
 	char path[600];
 	double cpus;
@@ -209,23 +211,28 @@ static void sample_v2(const dtn__usage_src *src, dtn__usage *u)
 
 	snprintf(path, sizeof(path), "%s/cpu.stat", src->cpu_dir);
 	u->has_cpu = read_keyed(path, "usage_usec", &u->cpu_usec);
+	u->source = "cgroup2";
+	if (!full)
+		return;
 	snprintf(path, sizeof(path), "%s/memory.current", src->mem_dir);
 	u->has_mem = read_i64(path, &u->mem_usage);
 	v2_limits(src->cpu_dir, &cpus, &limit);
-	u->cpu_limit = cpus > 0 ? cpus : online_cpus();
-	u->mem_limit = limit > 0 ? limit : mem_total();
-	u->source = "cgroup2";
+	u->cpu_limit = cpus > 0 ? cpus : src->cpus;
+	u->mem_limit = limit > 0 ? limit : src->mem_total;
 }
 
-static void sample_v1(const dtn__usage_src *src, dtn__usage *u)
+static void sample_v1(const dtn__usage_src *src, dtn__usage *u, bool full)
 {
 	char path[600];
-	int64_t ns, quota, period, limit, total = mem_total();
+	int64_t ns, quota, period, limit;
 
 	snprintf(path, sizeof(path), "%s/cpuacct.usage", src->cpu_dir);
 	if ((u->has_cpu = read_i64(path, &ns)))
 		u->cpu_usec = ns / 1000;
-	u->cpu_limit = online_cpus();
+	u->source = "cgroup1";
+	if (!full)
+		return;
+	u->cpu_limit = src->cpus;
 	if (src->cpu_limit_dir[0]) {
 		snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", src->cpu_limit_dir);
 		if (read_i64(path, &quota) && quota > 0) {
@@ -234,19 +241,18 @@ static void sample_v1(const dtn__usage_src *src, dtn__usage *u)
 				u->cpu_limit = (double)quota / (double)period;
 		}
 	}
-	u->mem_limit = total;
+	u->mem_limit = src->mem_total;
 	if (src->mem_dir[0]) {
 		snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", src->mem_dir);
 		u->has_mem = read_i64(path, &u->mem_usage);
 		snprintf(path, sizeof(path), "%s/memory.limit_in_bytes", src->mem_dir);
 		/* "no limit" is a huge number: the machine's memory is the limit then */
-		if (read_i64(path, &limit) && limit > 0 && (!total || limit < total))
+		if (read_i64(path, &limit) && limit > 0 && (!src->mem_total || limit < src->mem_total))
 			u->mem_limit = limit;
 	}
-	u->source = "cgroup1";
 }
 
-static void sample_proc(dtn__usage *u, bool cpu, bool mem)
+static void sample_proc(const dtn__usage_src *src, dtn__usage *u, bool cpu, bool mem)
 {
 	char line[512];
 	long tick = sysconf(_SC_CLK_TCK);
@@ -259,11 +265,11 @@ static void sample_proc(dtn__usage *u, bool cpu, bool mem)
 			/* busy time: everything but idle (3) and iowait (4) */
 			unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
 			u->cpu_usec = (int64_t)(busy * 1000000ULL / (unsigned long long)tick);
-			u->cpu_limit = online_cpus();
+			u->cpu_limit = src->cpus;
 			u->has_cpu = true;
 		}
 	}
-	if (mem && (u->mem_limit = mem_total()) > 0 &&
+	if (mem && (u->mem_limit = src->mem_total) > 0 &&
 	    read_keyed("/proc/meminfo", "MemAvailable", &avail)) {
 		u->mem_usage = u->mem_limit - avail * 1024;
 		u->has_mem = true;
@@ -303,7 +309,7 @@ static void mount_point(const char *path, char *out, size_t size)
 	fclose(f);
 }
 
-void dtn__usage_sample(const dtn__usage_src *src, dtn__usage *u)
+void dtn__usage_sample(const dtn__usage_src *src, dtn__usage *u, bool full)
 {
 	struct statvfs st;
 	char cwd[PATH_MAX];
@@ -311,11 +317,13 @@ void dtn__usage_sample(const dtn__usage_src *src, dtn__usage *u)
 	memset(u, 0, sizeof(*u));
 	u->wall_ns = dtn__otel_mono_ns();
 	if (src->version == 2)
-		sample_v2(src, u);
+		sample_v2(src, u, full);
 	else if (src->version == 1)
-		sample_v1(src, u);
-	if (!u->has_cpu || !u->has_mem)
-		sample_proc(u, !u->has_cpu, !u->has_mem);
+		sample_v1(src, u, full);
+	if (!u->has_cpu || (full && !u->has_mem))
+		sample_proc(src, u, !u->has_cpu, full && !u->has_mem);
+	if (!full)
+		return;
 	if (getcwd(cwd, sizeof(cwd)) && statvfs(cwd, &st) == 0 && st.f_blocks > 0) {
 		uint64_t frsize = st.f_frsize ? st.f_frsize : st.f_bsize;
 		u->fs_total = (int64_t)(st.f_blocks * frsize);
@@ -352,7 +360,7 @@ void dtn__usage_record(dtn_otel *o, const char *operation, const dtn__usage *sta
 	double cpu;
 	dtn_attr op[2] = {DTN_ATTR_STR("dtn.operation", operation)};
 
-	dtn__usage_sample(&o->usage_src, &now);
+	dtn__usage_sample(&o->usage_src, &now, true);
 	if (now.has_cpu) {
 		gauge(o, "daytona.sandbox.cpu.limit", "cores", false, now.cpu_limit, op, 1);
 		if ((cpu = dtn__usage_cpu_percent(start, &now)) >= 0)

@@ -677,7 +677,7 @@ dtn_span *dtn_span_start_op(const char *name, dtn_span *parent)
 	dtn_span_set_str(s, "component", component);
 	dtn_span_set_str(s, "method", dot ? dot + 1 : name);
 	if ((s->usage = span_alloc(s, sizeof(*s->usage))))
-		dtn__usage_sample(&s->otel->usage_src, s->usage);
+		dtn__usage_sample(&s->otel->usage_src, s->usage, false);
 	return s;
 }
 
