@@ -1,0 +1,724 @@
+/*
+ * test_daytona.c - builds on Daytona against the test server: contexts uploaded once, the
+ * request, dry runs, reuse and replacement, failures with their last lines; and the recorded
+ * SDK session's snapshot scenarios replayed with dtn, call for call.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dtn.h"
+#include "server.h"
+#include "testutil.h"
+#include "transcript.h"
+
+static tu_server srv;
+static char dir[4096];
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", tu_mkdtemp());
+	tu_write(dir, "x.txt", "hello from the build context");
+	tu_write(dir, "app/main.py", "print('hi')\n");
+	tu_write(dir, "app/pkg/__init__.py", "");
+	return tu_server_start(&srv);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tu_server_stop(&srv);
+	tu_rmtree(dir);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_server_reset(&srv);
+	tu_server_scenario(&srv, "{\"time_scale\": 0.05}");
+	return 0;
+}
+
+typedef struct seen {
+	int phases, states, lines, warnings;
+	char states_text[256];
+	char warning[1024];
+} seen;
+
+static int on_log(dtn_log_kind kind, const char *line, size_t len, void *payload)
+{
+	seen *s = payload;
+
+	(void)len;
+	if (kind == DTN_LOG_PHASE)
+		s->phases++;
+	else if (kind == DTN_LOG_OUTPUT)
+		s->lines++;
+	else {
+		s->states++;
+		strncat(s->states_text, line, sizeof(s->states_text) - strlen(s->states_text) - 2);
+		strcat(s->states_text, ",");
+	}
+	return 0;
+}
+
+static void on_warn(const char *message, void *payload)
+{
+	seen *s = payload;
+
+	s->warnings++;
+	snprintf(s->warning, sizeof(s->warning), "%s", message);
+}
+
+static dtn_daytona *client(seen *s)
+{
+	dtn_daytona *c = NULL;
+	dtn_error err;
+
+	if (dtn_daytona_new(&c,
+			    &(dtn_daytona_opts){.env_dir = "",
+						.ignore_environment = true,
+						.api_url = srv.api_url,
+						.api_key = srv.api_key,
+						.target = "us",
+						.backoff_ms = 10,
+						.poll_interval_ms = 50,
+						.log_grace_ms = 300,
+						.warn = on_warn,
+						.payload = s},
+			    &err) < 0)
+		fail_msg("dtn_daytona_new: %s", err.message);
+	return c;
+}
+
+static dtn_builder *builder(bool for_daytona, seen *s)
+{
+	char cache[4200];
+	dtn_builder *b = NULL;
+	dtn_error err;
+
+	snprintf(cache, sizeof(cache), "%s/.cache", dir);
+	if (dtn_builder_new(&b,
+			    &(dtn_builder_opts){.cache_dir = cache,
+						.for_daytona = for_daytona,
+						.warn = on_warn,
+						.payload = s},
+			    &err) < 0)
+		fail_msg("dtn_builder_new: %s", err.message);
+	return b;
+}
+
+static dtn_spec *spec(const char *steps)
+{
+	char text[2048], name[4200];
+	dtn_spec *sp = NULL;
+	dtn_error err;
+
+	snprintf(text, sizeof(text), "image:\n  debian_slim: \"3.12\"\n  steps:\n%s", steps);
+	snprintf(name, sizeof(name), "%s/dtn.yaml", dir);
+	if (dtn_spec_load_buffer(&sp, text, strlen(text), name, &err) < 0)
+		fail_msg("spec: %s", err.message);
+	return sp;
+}
+
+static const char x_steps[] = "    - pip_install: [requests]\n"
+			      "    - add_local_file: [x.txt, /home/daytona/x.txt]\n";
+
+static int build(dtn_daytona *c, dtn_builder *b, const dtn_spec *sp, dtn_build_opts o,
+		 dtn_build_result **res, dtn_error *err)
+{
+	o.log = on_log;
+	if (!o.payload)
+		fail_msg("no payload");
+	return dtn_build_daytona(c, b, dtn_spec_image(sp), &o, res, err);
+}
+
+/* The request log; object bodies may hold NUL bytes, which jansson takes only when asked. */
+static json_t *requests(const char *server)
+{
+	char path[128], *text = NULL;
+	json_t *j = NULL;
+
+	snprintf(path, sizeof(path), "/_control/requests%s%s", server ? "?server=" : "",
+		 server ? server : "");
+	if (tu_server_control(&srv, "GET", path, NULL, &text) == 200)
+		j = json_loads(text, JSON_ALLOW_NUL, NULL);
+	free(text);
+	assert_non_null(j);
+	return j;
+}
+
+static size_t count(const char *server, const char *method)
+{
+	json_t *log = requests(server), *r;
+	size_t i, n = 0;
+
+	json_array_foreach(log, i, r)
+	{
+		if (!method || strcmp(json_string_value(json_object_get(r, "method")), method) == 0)
+			n++;
+	}
+	json_decref(log);
+	return n;
+}
+
+static void test_builder_daytona__upload_once_then_skip(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec(x_steps);
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char key[512];
+	unsigned char *obj;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "up", .payload = &s}, &res, &err),
+			 0);
+	assert_string_equal(res->snapshot->state, "active");
+	assert_int_equal(res->ncontexts, 1);
+	assert_true(res->contexts[0].uploaded);
+	assert_false(res->contexts[0].present);
+	assert_string_equal(res->contexts[0].archive_path, "x.txt");
+	assert_string_equal(res->snapshot->context_hashes[0], res->contexts[0].hash);
+	assert_false(res->reused);
+	assert_null(res->failed_lines[0]);
+	/* stored under <org>/<hash>/context.tar: a tar holding x.txt */
+	snprintf(key, sizeof(key), "%s/%s/context.tar", srv.org_id, res->contexts[0].hash);
+	obj = tu_server_object(&srv, key, &len);
+	assert_non_null(obj);
+	assert_int_equal(len % 512, 0);
+	assert_memory_equal(obj, "x.txt", 5);
+	assert_non_null(memmem(obj, len, "hello from the build context", 28));
+	free(obj);
+	assert_int_equal(count("s3", "PUT"), 1);
+	dtn_build_result_free(res);
+
+	/* a second snapshot of the same file: listed, found, not sent again */
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "up-2", .payload = &s}, &res,
+			       &err),
+			 0);
+	assert_true(res->contexts[0].present);
+	assert_false(res->contexts[0].uploaded);
+	assert_int_equal(count("s3", "PUT"), 0);
+	assert_int_equal(count("s3", "GET"), 1);
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__same_context_twice_and_no_context(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec("    - add_local_dir: [app, /home/daytona/app]\n"
+			    "    - add_local_dir: [app, /home/daytona/app]\n");
+	dtn_spec *none = spec("    - pip_install: [numpy]\n");
+	dtn_build_result *res = NULL;
+	dtn_error err;
+
+	(void)state;
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "twice", .payload = &s}, &res,
+			       &err),
+			 0);
+	assert_int_equal(res->ncontexts, 2);
+	assert_int_equal(count("s3", "PUT"), 1);
+	assert_int_equal(count("s3", "GET"), 1);
+	dtn_build_result_free(res);
+
+	/* no context: no push-access, no object storage at all */
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(build(c, b, none, (dtn_build_opts){.name = "bare", .payload = &s}, &res,
+			       &err),
+			 0);
+	assert_int_equal(count("s3", NULL), 0);
+	assert_null(strstr(res->request, "push-access"));
+	assert_non_null(strstr(res->request, "\"contextHashes\":[]"));
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_spec_free(none);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__dry_run_sends_nothing(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec(x_steps);
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char want[256];
+
+	(void)state;
+	assert_int_equal(build(c, b, sp,
+			       (dtn_build_opts){.name = "dry", .cpu = 2, .dry_run = true,
+						.payload = &s},
+			       &res, &err),
+			 0);
+	assert_null(res->snapshot);
+	snprintf(want, sizeof(want), "\"contextHashes\":[\"%s\"]", res->contexts[0].hash);
+	assert_non_null(strstr(res->request, want));
+	assert_non_null(strstr(res->request, "\"cpu\":2,\"regionId\":\"us\"}"));
+	assert_string_equal(res->dockerfile, dtn_image_dockerfile(dtn_spec_image(sp)));
+	assert_int_equal(count(NULL, NULL), 0);
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__name_taken_reuse_replace(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec(x_steps), *changed = spec("    - pip_install: [flask]\n");
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char *first_id;
+
+	(void)state;
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "same", .payload = &s}, &res,
+			       &err),
+			 0);
+	first_id = strdup(res->snapshot->id);
+	dtn_build_result_free(res);
+
+	/* taken, without a flag: a clear error, nothing created */
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "same", .payload = &s}, &res,
+			       &err),
+			 DTN_EEXISTS);
+	assert_null(res);
+	assert_non_null(strstr(err.message, "\"same\" already exists"));
+	assert_int_equal(count("api", "POST"), 0);
+
+	/* unchanged: reused, nothing sent */
+	assert_int_equal(build(c, b, sp,
+			       (dtn_build_opts){.name = "same", .if_changed = true, .payload = &s},
+			       &res, &err),
+			 0);
+	assert_true(res->reused);
+	assert_string_equal(res->snapshot->id, first_id);
+	assert_int_equal(count("api", "POST"), 0);
+	assert_int_equal(count("s3", NULL), 0);
+	dtn_build_result_free(res);
+
+	/* changed with if_changed: replaced */
+	assert_int_equal(build(c, b, changed,
+			       (dtn_build_opts){.name = "same", .if_changed = true, .payload = &s},
+			       &res, &err),
+			 0);
+	assert_false(res->reused);
+	assert_true(res->replaced);
+	assert_string_not_equal(res->snapshot->id, first_id);
+	assert_int_equal(count("api", "DELETE"), 1);
+	dtn_build_result_free(res);
+
+	/* replace: deleted (and waited for) then built again */
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(build(c, b, changed,
+			       (dtn_build_opts){.name = "same", .replace = true, .payload = &s},
+			       &res, &err),
+			 0);
+	assert_true(res->replaced);
+	assert_int_equal(count("api", "DELETE"), 1);
+	assert_int_equal(count("api", "POST"), 1);
+	dtn_build_result_free(res);
+
+	assert_int_equal(build(c, b, sp,
+			       (dtn_build_opts){.name = "same", .replace = true, .if_changed = true,
+						.payload = &s},
+			       &res, &err),
+			 DTN_EINVAL);
+	free(first_id);
+	dtn_spec_free(sp);
+	dtn_spec_free(changed);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__failed_build_keeps_its_last_lines(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec("    - pip_install: [definitely-not-a-package]\n");
+	dtn_build_result *res = NULL;
+	dtn_error err;
+
+	(void)state;
+	tu_server_scenario(&srv, "{\"outcome\": \"build_failed\"}");
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "fails", .payload = &s}, &res,
+			       &err),
+			 DTN_EBUILD);
+	assert_non_null(res);
+	assert_non_null(strstr(err.message, "build_failed"));
+	assert_string_equal(res->snapshot->state, "build_failed");
+	assert_non_null(res->failed_lines[0]);
+	assert_non_null(strstr(res->failed_lines[1], "No matching distribution"));
+	assert_null(res->failed_lines[3]);
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__links_warned_once_per_context(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(false, &s);
+	dtn_spec *sp;
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char link[4200];
+
+	(void)state;
+	tu_write(dir, "linked/file", "x");
+	snprintf(link, sizeof(link), "%s/linked/to-file", dir);
+	assert_int_equal(symlink("file", link), 0);
+	sp = spec("    - add_local_dir: [linked, /l]\n");
+	assert_int_equal(build(c, b, sp,
+			       (dtn_build_opts){.name = "links", .dry_run = true, .payload = &s},
+			       &res, &err),
+			 0);
+	assert_int_equal(res->contexts[0].links, 1);
+	assert_int_equal(s.warnings, 1);
+	assert_non_null(strstr(s.warning, "empty files"));
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__interrupted(void **state)
+{
+	volatile int cancel = 1;
+	seen s = {0};
+	dtn_daytona *c = NULL;
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec(x_steps);
+	dtn_build_result *res = NULL;
+	dtn_error err;
+
+	(void)state;
+	assert_int_equal(dtn_daytona_new(&c,
+					 &(dtn_daytona_opts){.env_dir = "",
+							     .ignore_environment = true,
+							     .api_url = srv.api_url,
+							     .api_key = srv.api_key,
+							     .cancel = &cancel},
+					 &err),
+			 0);
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "int", .payload = &s}, &res,
+			       &err),
+			 DTN_EINTR);
+	assert_null(res);
+	assert_int_equal(count("api", "POST"), 0);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+/* ---- the recorded session, replayed ---- */
+
+/* The recorded calls of a scenario, with the recording's ids and hashes made ours. */
+static char *recorded(const char *scenario, const char *server, const char *const *pairs)
+{
+	char *text = tu_transcript_calls(scenario, server);
+
+	for (size_t i = 0; pairs && pairs[i]; i += 2) {
+		char *next = tu_replace(text, pairs[i], pairs[i + 1]);
+
+		free(text);
+		text = next;
+	}
+	return text;
+}
+
+/* The server's calls without the lines starting with `drop` (dtn's own extra checks). */
+static char *replayed(const char *server, const char *drop)
+{
+	char *text = tu_server_calls(&srv, server), *line = text, *out = calloc(1, strlen(text) + 1);
+
+	assert_non_null(out);
+	while (*line) {
+		char *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+
+		if (!drop || strncmp(line, drop, strlen(drop)) != 0)
+			strncat(out, line, n);
+		line += n;
+	}
+	free(text);
+	return out;
+}
+
+static void check_calls(const char *scenario, const char *server, const char *const *pairs,
+			const char *drop)
+{
+	char *want = recorded(scenario, server, pairs), *got = replayed(server, drop);
+
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+}
+
+/*
+ * snapshot.create({name:'wire-snap', image: debianSlim('3.12').pipInstall(['requests'])
+ * .addLocalFile('x.txt', '/home/daytona/x.txt')}, {onLogs}). dtn asks whether the name exists
+ * first, and polls by id where the SDK polls by name; the hash is dtn's (SHA-256, not MD5).
+ */
+static void test_builder_daytona__transcript_create_declarative(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec(x_steps);
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char poll[128], logs[160];
+
+	(void)state;
+	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+			  NULL);
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "wire-snap", .payload = &s},
+			       &res, &err),
+			 0);
+	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
+	snprintf(logs, sizeof(logs), "/snapshots/%s/", res->snapshot->id);
+	check_calls("snapshot-create-declarative", "api",
+		    (const char *const[]){"GET /api/snapshots/wire-snap \n", poll,
+					  "/snapshots/f63708ba-fd7e-4311-8d86-64b4cc2d59cc/", logs,
+					  "28ab129647e99fe2c643172bb33bd4e4", res->contexts[0].hash,
+					  NULL},
+		    "GET /api/snapshots/wire-snap ");
+	check_calls("snapshot-create-declarative", "proxy",
+		    (const char *const[]){"/snapshots/f63708ba-fd7e-4311-8d86-64b4cc2d59cc/", logs,
+					  NULL},
+		    NULL);
+	assert_string_equal(s.states_text, "pending,building,active,");
+	assert_int_equal(s.lines, 9);
+	/* S3: one listing, one PutObject */
+	assert_int_equal(count("s3", "GET"), 1);
+	assert_int_equal(count("s3", "PUT"), 1);
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+/* The same image with resources, entrypoint and region eu: the object is found, no PUT, and
+ * pending goes straight to active (no log stream). */
+static void test_builder_daytona__transcript_dedupe_resources(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec("    - pip_install: [requests]\n"
+			    "    - add_local_file: [x.txt, /home/daytona/x.txt]\n"
+			    "    - entrypoint: [sleep, infinity]\n");
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char poll[128];
+
+	(void)state;
+	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+			  NULL);
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "first", .payload = &s}, &res,
+			       &err),
+			 0);
+	dtn_build_result_free(res);
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(build(c, b, sp,
+			       (dtn_build_opts){.name = "wire-snap-res", .cpu = 2, .memory = 4,
+						.disk = 8, .region = "eu", .payload = &s},
+			       &res, &err),
+			 0);
+	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
+	check_calls("snapshot-create-dedupe-resources", "api",
+		    (const char *const[]){"GET /api/snapshots/wire-snap-res \n", poll,
+					  "28ab129647e99fe2c643172bb33bd4e4", res->contexts[0].hash,
+					  NULL},
+		    "GET /api/snapshots/wire-snap-res ");
+	assert_int_equal(count("s3", "PUT"), 0);
+	assert_int_equal(count("proxy", NULL), 0);
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+/* pipInstall(['definitely-not-a-package']): no context, so no object storage; the stream that
+ * never ends is cut once the state says build_failed. */
+static void test_builder_daytona__transcript_build_failed(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec("    - pip_install: [definitely-not-a-package]\n");
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char poll[128], logs[160];
+
+	(void)state;
+	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+			  NULL);
+	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "wire-snap-fail", .payload = &s},
+			       &res, &err),
+			 DTN_EBUILD);
+	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
+	snprintf(logs, sizeof(logs), "/snapshots/%s/", res->snapshot->id);
+	check_calls("snapshot-create-build-failed", "api",
+		    (const char *const[]){"GET /api/snapshots/wire-snap-fail \n", poll,
+					  "/snapshots/8bc5a010-068d-43b2-8f68-fd23649fe1ef/", logs,
+					  NULL},
+		    "GET /api/snapshots/wire-snap-fail ");
+	assert_non_null(strstr(err.message, "Failed to build snapshot"));
+	assert_int_equal(count("s3", NULL), 0);
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+/* The snapshot calls without contexts: from an image name; list; get; activate and delete by
+ * name; a log endpoint answering 404; a dropped GET re-sent; a missing name escaped. */
+static void test_builder_daytona__transcript_snapshot_calls(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_snapshot *snap = NULL, *done = NULL;
+	dtn_snapshot_page *page = NULL;
+	dtn_error err;
+	char poll[128], act[160], del[128];
+
+	(void)state;
+	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+			  NULL);
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(dtn_snapshot_create(c,
+					     &(dtn_snapshot_params){.name = "wire-img",
+								    .image_name = "python:3.12-slim",
+								    .entrypoint =
+									    DTN_STRV("sleep", "infinity")},
+					     &snap, &err),
+			 0);
+	assert_int_equal(dtn_snapshot_wait(c, snap, NULL, &done, &err), 0);
+	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", snap->id);
+	check_calls("snapshot-create-from-image-name", "api",
+		    (const char *const[]){"GET /api/snapshots/wire-img \n", poll, NULL}, NULL);
+	dtn_snapshot_free(done);
+
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(dtn_snapshot_list(c, &(dtn_snapshot_list_opts){.page = 1}, &page, &err),
+			 0);
+	dtn_snapshot_page_free(page);
+	check_calls("snapshot-list", "api", NULL, NULL);
+
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&srv, "POST", "/_control/snapshots/wire-img/state",
+			  "{\"state\": \"inactive\"}", NULL);
+	assert_int_equal(dtn_snapshot_activate(c, "wire-img", NULL, &err), 0);
+	snprintf(act, sizeof(act), "/api/snapshots/%s/activate", snap->id);
+	check_calls("snapshot-activate-by-name", "api",
+		    (const char *const[]){"/api/snapshots/fd7b77f5-81d6-4762-afb0-4ca4cc3b3b81/"
+					  "activate",
+					  act, NULL},
+		    NULL);
+
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&srv, "POST", "/_control/snapshots", "{\"name\": \"wire-snap-big\"}",
+			  NULL);
+	dtn_snapshot_free(snap);
+	assert_int_equal(dtn_snapshot_get(c, "wire-snap-big", &snap, &err), 0);
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(dtn_snapshot_delete(c, "wire-snap-big", false, &err), 0);
+	snprintf(del, sizeof(del), "/api/snapshots/%s", snap->id);
+	check_calls("snapshot-delete", "api",
+		    (const char *const[]){"/api/snapshots/49b1a55a-86ac-479d-89e4-a6d32085c45f",
+					  del, NULL},
+		    NULL);
+	dtn_snapshot_free(snap);
+
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(dtn_snapshot_get(c, "flaky-snap", &snap, &err), 0);
+	check_calls("snapshot-get-connreset", "api", NULL, NULL);
+	assert_int_equal(count("api", "GET"), 2);
+	dtn_snapshot_free(snap);
+
+	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	assert_int_equal(dtn_snapshot_get(c, "missing:snap", &snap, &err), DTN_ENOTFOUND);
+	check_calls("snapshot-get-404", "api", NULL, NULL);
+	dtn_daytona_free(c);
+}
+
+static void test_builder_daytona__transcript_logs_404(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_builder *b = builder(true, &s);
+	dtn_spec *sp = spec("    - pip_install: [numpy]\n");
+	dtn_build_result *res = NULL;
+	dtn_error err;
+	char poll[128], logs[160];
+
+	(void)state;
+	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+			  NULL);
+	assert_int_equal(build(c, b, sp,
+			       (dtn_build_opts){.name = "wire-snap-logs-404", .payload = &s}, &res,
+			       &err),
+			 0);
+	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
+	snprintf(logs, sizeof(logs), "/snapshots/%s/", res->snapshot->id);
+	check_calls("snapshot-create-logs-404", "api",
+		    (const char *const[]){"GET /api/snapshots/wire-snap-logs-404 \n", poll,
+					  "/snapshots/57effba1-a991-40ab-8c63-e634893a14e5/", logs,
+					  NULL},
+		    "GET /api/snapshots/wire-snap-logs-404 ");
+	/* the 404 body is not a log line: a warning says the log could not be read */
+	assert_int_equal(s.lines, 0);
+	assert_non_null(strstr(s.warning, "build logs not found"));
+	dtn_build_result_free(res);
+	dtn_spec_free(sp);
+	dtn_builder_free(b);
+	dtn_daytona_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_builder_daytona__upload_once_then_skip, setup),
+		cmocka_unit_test_setup(test_builder_daytona__same_context_twice_and_no_context,
+				       setup),
+		cmocka_unit_test_setup(test_builder_daytona__dry_run_sends_nothing, setup),
+		cmocka_unit_test_setup(test_builder_daytona__name_taken_reuse_replace, setup),
+		cmocka_unit_test_setup(test_builder_daytona__failed_build_keeps_its_last_lines, setup),
+		cmocka_unit_test_setup(test_builder_daytona__links_warned_once_per_context, setup),
+		cmocka_unit_test_setup(test_builder_daytona__interrupted, setup),
+		cmocka_unit_test_setup(test_builder_daytona__transcript_create_declarative, setup),
+		cmocka_unit_test_setup(test_builder_daytona__transcript_dedupe_resources, setup),
+		cmocka_unit_test_setup(test_builder_daytona__transcript_build_failed, setup),
+		cmocka_unit_test_setup(test_builder_daytona__transcript_snapshot_calls, setup),
+		cmocka_unit_test_setup(test_builder_daytona__transcript_logs_404, setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
