@@ -89,20 +89,7 @@ bool cli_is_help(const char *arg);
 /* Loads the spec at path; on failure reports the error and returns NULL with *exit_code set. */
 dtn_spec *cli_load_spec(const char *path, int *exit_code);
 
-/* ---- shared by the Daytona commands (cmd_sandbox.c) ---- */
-
-/*
- * A Daytona client configured from the environment and .env.local / .env, with cli_interrupted
- * as its cancel flag, warnings on stderr and `timeout_s` seconds (0: none) as its deadline.
- * NULL after reporting why, with *exit_code set (3 for missing credentials).
- */
-dtn_daytona *cli_daytona_open(unsigned timeout_s, int *exit_code);
-
-/* Reads --timeout's value (NULL: leaves *out); false after reporting a bad one for `cmd`. */
-bool cli_parse_seconds(const char *cmd, const char *text, unsigned *out);
-
-/* A dtn_log_fn printing progress lines to payload (a FILE *; NULL: stderr), phases with "== ". */
-int cli_print_progress(dtn_log_kind kind, const char *line, size_t len, void *payload);
+/* ---- shared by the volume, sandbox and build commands (cmd_sandbox.c) ---- */
 
 /* Prints JSON text (a server's answer) indented on stdout; EXIT_OK or EXIT_FAILED. */
 int cli_print_json_text(const char *text);
@@ -113,8 +100,9 @@ void cli_print_sandbox(const dtn_sandbox *s, FILE *out);
 /*
  * Starts a sandbox from `snapshot` with the spec's volumes: mounted (each created when missing
  * and waited for until ready), the sandbox waited for until started, progress printed to
- * `progress`. Returns 0 or a library error code with *err filled (err must not be NULL); *out
- * (may be NULL) receives the started sandbox (dtn_sandbox_free). For `build SPEC --sandbox`.
+ * `progress` as cli_daytona_progress prints it. Returns 0 or a library error code with *err
+ * filled (err must not be NULL); *out (may be NULL) receives the started sandbox
+ * (dtn_sandbox_free). For `build SPEC --sandbox`.
  */
 int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec, FILE *progress,
 		      dtn_sandbox **out, dtn_error *err);

@@ -1,18 +1,18 @@
 /*
  * cmd_sandbox.c - `dtn-build sandbox create`: a sandbox from a snapshot with volumes mounted;
- * also what the Daytona commands share: the client, progress lines, --timeout.
+ * also the sandbox helpers `volume` and `build --sandbox` use.
  */
-#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_daytona.h"
 
 static const char usage[] =
 	"usage: dtn-build sandbox create --snapshot S [--volume NAME:PATH[:SUBPATH]]...\n"
 	"                                [--name N] [--env K=V]... [--label K=V]... [--json]\n"
-	"                                [--timeout S]\n"
+	"                                [--timeout S] [--api-url URL] [--api-key KEY]\n"
 	"\n"
 	"Create a Daytona sandbox from snapshot S and wait until it is started. Each --volume\n"
 	"mounts the volume NAME (a name or an id) at PATH inside the sandbox; SUBPATH, when\n"
@@ -30,6 +30,10 @@ static const char usage[] =
 	"                  unless given, as the Daytona SDKs do)\n"
 	"  --json          print the sandbox as JSON on stdout (progress goes to stderr)\n"
 	"  --timeout S     give up after S seconds (default 300) for the volumes and the start\n"
+	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL, else\n"
+	"                  https://app.daytona.io/api)\n"
+	"  --api-key KEY   the API key (default: DAYTONA_API_KEY); prefer the variable, as\n"
+	"                  other users of this machine may see command lines\n"
 	"\n"
 	"Configuration: DAYTONA_API_KEY (or DAYTONA_JWT_TOKEN and DAYTONA_ORGANIZATION_ID),\n"
 	"DAYTONA_API_URL, DAYTONA_TARGET, from the environment or .env.local / .env.\n"
@@ -37,63 +41,7 @@ static const char usage[] =
 	"Exit codes: 0 started, 1 failed (the server's reason is shown), 2 usage error or a bad\n"
 	"mount, 3 configuration or authentication error, 130 interrupted.\n";
 
-/* ---- shared by the Daytona commands ---- */
-
-static void warn(const char *message, void *payload)
-{
-	(void)payload;
-	cli_error("warning: %s", message);
-}
-
-dtn_daytona *cli_daytona_open(unsigned timeout_s, int *exit_code)
-{
-	dtn_daytona *c = NULL;
-	dtn_error err;
-	int rc;
-
-	dtn_error_clear(&err);
-	rc = dtn_daytona_new(&c, &(dtn_daytona_opts){.version = 1,
-						     .timeout_ms = (long)timeout_s * 1000,
-						     .cancel = &cli_interrupted,
-						     .warn = warn},
-			     &err);
-	if (rc < 0) {
-		cli_report(&err);
-		*exit_code = cli_exit_code(rc);
-		return NULL;
-	}
-	*exit_code = EXIT_OK;
-	return c;
-}
-
-bool cli_parse_seconds(const char *cmd, const char *text, unsigned *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!text)
-		return true;
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (text[0] < '0' || text[0] > '9' || *end || errno || !v || v > 100000000UL) {
-		cli_error("%s: --timeout wants a number of seconds, not \"%s\"", cmd, text);
-		return false;
-	}
-	*out = (unsigned)v;
-	return true;
-}
-
-int cli_print_progress(dtn_log_kind kind, const char *line, size_t len, void *payload)
-{
-	FILE *out = payload ? payload : stderr;
-
-	if (kind == DTN_LOG_PHASE)
-		fputs("== ", out);
-	fwrite(line, 1, len, out);
-	fputc('\n', out);
-	fflush(out);
-	return 0;
-}
+/* ---- shared with volume and build ---- */
 
 int cli_print_json_text(const char *text)
 {
@@ -149,7 +97,7 @@ int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec
 						      .mounts = mounts,
 						      .nmounts = n},
 				&(dtn_sandbox_opts){.version = 1,
-						    .log = cli_print_progress,
+						    .log = cli_daytona_progress,
 						    .payload = progress},
 				out, err);
 	free(mounts);
@@ -162,7 +110,7 @@ struct create_opts {
 	const char *snapshot, *name, *timeout_text;
 	cli_list volumes, env, labels;
 	bool json;
-	unsigned timeout;
+	cli_daytona_flags flags;
 };
 
 /* The --volume values as mounts; *parsed holds what to free. */
@@ -207,7 +155,7 @@ static int create(struct create_opts *o, dtn_mount **parsed)
 	}
 	for (size_t i = 0; i < o->volumes.count; i++)
 		mounts[i] = *parsed[i];
-	if (!(c = cli_daytona_open(o->timeout, &code)))
+	if (!(c = cli_daytona_client(&o->flags, true, &code)))
 		goto out;
 	dtn_error_clear(&err);
 	rc = dtn_sandbox_create(c,
@@ -218,14 +166,10 @@ static int create(struct create_opts *o, dtn_mount **parsed)
 						      .nmounts = o->volumes.count,
 						      .env = env,
 						      .labels = labels},
-				&(dtn_sandbox_opts){.version = 1, .log = cli_print_progress},
+				&(dtn_sandbox_opts){.version = 1, .log = cli_daytona_progress},
 				&s, &err);
 	if (rc < 0) {
-		if (rc == DTN_EINTR)
-			cli_error("sandbox: interrupted");
-		else
-			cli_report(&err);
-		code = cli_exit_code(rc);
+		code = cli_daytona_fail("sandbox", rc, &err);
 	} else if (o->json) {
 		code = cli_print_json_text(s->json);
 	} else {
@@ -243,12 +187,14 @@ out:
 
 static int run_create(int argc, char **argv)
 {
-	struct create_opts o = {.timeout = 300};
+	struct create_opts o = {.flags.timeout = 300};
 	const cli_option options[] = {
 		{"--snapshot", NULL, &o.snapshot},
 		{"--name", NULL, &o.name},
 		{"--json", &o.json, NULL},
 		{"--timeout", NULL, &o.timeout_text},
+		{"--api-url", NULL, &o.flags.api_url},
+		{"--api-key", NULL, &o.flags.api_key},
 		{NULL, NULL, NULL},
 	};
 	const cli_list_option lists[] = {
@@ -267,7 +213,7 @@ static int run_create(int argc, char **argv)
 		cli_error("sandbox: create needs --snapshot S (see dtn-build sandbox --help)");
 		goto out;
 	}
-	if (!cli_parse_seconds("sandbox", o.timeout_text, &o.timeout))
+	if (!cli_daytona_seconds("sandbox", o.timeout_text, &o.flags.timeout))
 		goto out;
 	if (!(parsed = calloc(o.volumes.count + 1, sizeof(*parsed)))) {
 		cli_error("out of memory");

@@ -6,12 +6,13 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_daytona.h"
 
 static const char usage[] =
 	"usage: dtn-build volume list [--json]\n"
 	"       dtn-build volume get NAME [--json]\n"
-	"       dtn-build volume create NAME [--wait] [--json] [--timeout S]\n"
-	"       dtn-build volume delete NAME [--wait] [--timeout S]\n"
+	"       dtn-build volume create NAME [--wait] [--json]\n"
+	"       dtn-build volume delete NAME [--wait]\n"
 	"\n"
 	"Manage Daytona volumes: persistent storage that sandboxes mount (see dtn-build\n"
 	"sandbox --help). NAME is a volume's name, or its id.\n"
@@ -25,7 +26,11 @@ static const char usage[] =
 	"\n"
 	"  --json          print the server's description as JSON on stdout\n"
 	"  --wait          wait for the operation to finish\n"
-	"  --timeout S     give up waiting after S seconds (default 300)\n"
+	"  --timeout S     give up after S seconds (default 300)\n"
+	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL, else\n"
+	"                  https://app.daytona.io/api)\n"
+	"  --api-key KEY   the API key (default: DAYTONA_API_KEY); prefer the variable, as\n"
+	"                  other users of this machine may see command lines\n"
 	"\n"
 	"Configuration: DAYTONA_API_KEY (or DAYTONA_JWT_TOKEN and DAYTONA_ORGANIZATION_ID),\n"
 	"DAYTONA_API_URL, from the environment or .env.local / .env.\n"
@@ -34,18 +39,14 @@ static const char usage[] =
 	"limit), 2 usage error, 3 configuration or authentication error, 130 interrupted.\n";
 
 struct volume_opts {
-	const char *action, *name, *timeout_text;
+	const char *name, *timeout_text;
 	bool json, wait;
-	unsigned timeout;
+	cli_daytona_flags flags;
 };
 
 static int fail(int rc, const dtn_error *err)
 {
-	if (rc == DTN_EINTR)
-		cli_error("volume: interrupted");
-	else
-		cli_report(err);
-	return cli_exit_code(rc);
+	return cli_daytona_fail("volume", rc, err);
 }
 
 static void print_volume(const dtn_volume *v)
@@ -133,7 +134,7 @@ static int create(dtn_daytona *c, const struct volume_opts *o)
 
 	if ((rc = dtn_volume_create(c, o->name, &v, &err)) == 0 && o->wait)
 		rc = dtn_volume_wait(c, v, &(dtn_volume_wait_opts){.version = 1,
-								   .log = cli_print_progress},
+								   .log = cli_daytona_progress},
 				     &ready, &err);
 	if (rc < 0) {
 		dtn_volume_free(v);
@@ -176,11 +177,13 @@ static const struct action {
 
 static int run(int argc, char **argv)
 {
-	struct volume_opts o = {.timeout = 300};
+	struct volume_opts o = {.flags.timeout = 300};
 	const cli_option options[] = {
 		{"--json", &o.json, NULL},
 		{"--wait", &o.wait, NULL},
 		{"--timeout", NULL, &o.timeout_text},
+		{"--api-url", NULL, &o.flags.api_url},
+		{"--api-key", NULL, &o.flags.api_key},
 		{NULL, NULL, NULL},
 	};
 	const struct action *a = NULL;
@@ -202,13 +205,13 @@ static int run(int argc, char **argv)
 	if (!cli_parse_args(&cli_cmd_volume, argc - 1, argv + 1, options, &o.name, a->npos,
 			    &code))
 		return code;
-	if (!cli_parse_seconds("volume", o.timeout_text, &o.timeout))
+	if (!cli_daytona_seconds("volume", o.timeout_text, &o.flags.timeout))
 		return EXIT_USAGE;
 	if (o.wait && a->run != create && a->run != delete) {
 		cli_error("volume: --wait goes with create and delete");
 		return EXIT_USAGE;
 	}
-	if (!(c = cli_daytona_open(o.timeout, &code)))
+	if (!(c = cli_daytona_client(&o.flags, true, &code)))
 		return code;
 	code = a->run(c, &o);
 	dtn_daytona_free(c);

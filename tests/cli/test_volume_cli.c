@@ -1,0 +1,330 @@
+/*
+ * test_volume_cli.c - `dtn-build volume` and `dtn-build sandbox create` against the test
+ * server: output, JSON, usage errors, refused mounts that send nothing, exit codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+#include "testutil.h"
+
+static tu_server srv;
+static char dir[PATH_MAX];
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", tu_mkdtemp());
+	if (tu_server_start(&srv) < 0)
+		return -1;
+	tu_server_setenv(&srv);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	tu_server_stop(&srv);
+	tu_rmtree(dir);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_server_reset(&srv);
+	tu_server_scenario(&srv, "{\"time_scale\": 0.03}");
+	assert_int_equal(tu_server_control(&srv, "POST", "/_control/snapshots",
+					   "{\"name\": \"s\", \"state\": \"active\"}", NULL),
+			 200);
+	return 0;
+}
+
+/* Runs dtn-build with the arguments (NULL-terminated) in the temporary directory. */
+static tu_run dtn(const char *first, ...)
+{
+	char *argv[32] = {(char *)tu_dtn_build(), (char *)first};
+	va_list ap;
+	int n = 2;
+
+	va_start(ap, first);
+	while (n < 31 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	return tu_run_cmd(argv, dir);
+}
+
+static void assert_contains(const char *text, const char *needle)
+{
+	if (!strstr(text, needle))
+		fail_msg("\"%s\" does not contain \"%s\"", text, needle);
+}
+
+static void test_cli_volume_cli__create_list_get_delete(void **state)
+{
+	tu_run r;
+	json_t *j;
+
+	(void)state;
+	r = dtn("volume", "list", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "no volumes\n");
+	tu_run_free(&r);
+
+	r = dtn("volume", "create", "data", "--wait", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "volume data (");
+	assert_contains(r.out, ") is ready\n");
+	assert_contains(r.err, "volume data: pending_create");
+	assert_contains(r.err, "volume data: ready");
+	tu_run_free(&r);
+
+	r = dtn("volume", "list", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "NAME");
+	assert_contains(r.out, "data");
+	assert_contains(r.out, "ready");
+	tu_run_free(&r);
+
+	r = dtn("volume", "list", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, NULL);
+	assert_true(json_is_array(j));
+	assert_int_equal(json_array_size(j), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "name")),
+			    "data");
+	json_decref(j);
+	tu_run_free(&r);
+
+	r = dtn("volume", "get", "data", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "ready");
+	assert_true(json_is_null(json_object_get(j, "errorReason")));
+	json_decref(j);
+	tu_run_free(&r);
+
+	r = dtn("volume", "get", "data", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "name:       data\n");
+	assert_contains(r.out, "state:      ready\n");
+	tu_run_free(&r);
+
+	r = dtn("volume", "delete", "data", "--wait", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "volume data is deleted\n");
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", "DELETE", "/api/volumes/"), 1);
+}
+
+static void test_cli_volume_cli__failures_and_exit_codes(void **state)
+{
+	tu_run r;
+
+	(void)state;
+	r = dtn("volume", "get", "nope", NULL);
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.out, "");
+	assert_contains(r.err, "volume \"nope\" not found");
+	tu_run_free(&r);
+
+	tu_server_scenario(&srv, "{\"names\": {\"dup\": {\"volume_pending_ms\": 6000000}}}");
+	r = dtn("volume", "create", "dup", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "is pending_create");
+	tu_run_free(&r);
+	r = dtn("volume", "create", "dup", NULL);
+	assert_int_equal(r.status, 1);
+	assert_contains(r.err, "dtn-build: volume \"dup\" already exists\n");
+	tu_run_free(&r);
+	/* still being created: the server refuses to delete it */
+	r = dtn("volume", "delete", "dup", NULL);
+	assert_int_equal(r.status, 1);
+	assert_contains(r.err, "cannot delete volume \"dup\" now");
+	tu_run_free(&r);
+
+	tu_server_scenario(&srv, "{\"names\": {\"bad\": {\"volume_outcome\": \"error\", "
+				 "\"error_reason\": \"no storage\"}}}");
+	r = dtn("volume", "create", "bad", "--wait", NULL);
+	assert_int_equal(r.status, 1);
+	assert_contains(r.err, "volume \"bad\" failed: no storage");
+	tu_run_free(&r);
+
+	tu_server_scenario(&srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 6000000}}}");
+	r = dtn("volume", "create", "slow", "--wait", "--timeout", "1", NULL);
+	assert_int_equal(r.status, 1);
+	assert_contains(r.err, "volume \"slow\" was not ready when the time limit of 1 s ran out "
+			       "(state: pending_create)");
+	tu_run_free(&r);
+}
+
+static void test_cli_volume_cli__usage(void **state)
+{
+	tu_run r;
+
+	(void)state;
+	r = dtn("volume", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "usage: dtn-build volume list");
+	tu_run_free(&r);
+	r = dtn("volume", "--help", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "usage: dtn-build volume list");
+	tu_run_free(&r);
+	r = dtn("volume", "grow", "x", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "unknown action \"grow\"");
+	tu_run_free(&r);
+	r = dtn("volume", "get", NULL);
+	assert_int_equal(r.status, 2);
+	tu_run_free(&r);
+	r = dtn("volume", "list", "--wait", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "--wait goes with create and delete");
+	tu_run_free(&r);
+	r = dtn("volume", "create", "x", "--timeout", "soon", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "--timeout wants a number of seconds, not \"soon\"");
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", NULL, NULL), 0);
+	/* no credentials: a configuration error naming the variables */
+	unsetenv("DAYTONA_API_KEY");
+	r = dtn("volume", "list", NULL);
+	tu_server_setenv(&srv);
+	assert_int_equal(r.status, 3);
+	assert_contains(r.err, "DAYTONA_API_KEY");
+	tu_run_free(&r);
+}
+
+static void test_cli_volume_cli__sandbox_create_with_volumes(void **state)
+{
+	tu_run r;
+	json_t *j, *vols;
+
+	(void)state;
+	r = dtn("sandbox", "create", "--snapshot", "s", "--name", "sb", "--volume",
+		"data:/home/daytona/data:team-a", "--volume=models:/models", "--env", "A=1",
+		"--label", "team=ml", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "state")), "started");
+	assert_string_equal(json_string_value(json_object_get(j, "name")), "sb");
+	vols = json_object_get(j, "volumes");
+	assert_int_equal(json_array_size(vols), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 0),
+							      "mountPath")),
+			    "/home/daytona/data");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 0),
+							      "subpath")),
+			    "team-a");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "env"), "A")),
+			    "1");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "labels"),
+							      "code-toolbox-language")),
+			    "python");
+	json_decref(j);
+	assert_contains(r.err, "== volume data: making sure it exists and is ready");
+	assert_contains(r.err, "-- state: volume models: ready");
+	assert_contains(r.err, "== creating a sandbox from snapshot s");
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 2);
+
+	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", "data:/data2", NULL);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "is started, from snapshot s\n");
+	assert_contains(r.out, " at /data2\n");
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 2);
+}
+
+static void test_cli_volume_cli__sandbox_refusals_send_nothing(void **state)
+{
+	static const char *const bad[][2] = {
+		{"data", "expected NAME:PATH[:SUBPATH]"},
+		{"data:relative", "mount path \"relative\" must be an absolute path"},
+		{"data:/", "is the root directory"},
+		{"data:/a/../b", "\".\" or \"..\" components"},
+		{"data:/a//b", "must not contain \"//\""},
+		{"data:/etc/app", "is a system directory"},
+		{"data:/x:/abs", "subpath \"/abs\" must not start with '/'"},
+		{"data:/x:a/../b", "must not contain \"..\""},
+		{"data:/x:", "the subpath after the second ':' is empty"},
+		{":/x", "the volume name before the first ':' is empty"},
+	};
+	tu_run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = dtn("sandbox", "create", "--snapshot", "s", "--volume", "ok:/ok", "--volume",
+			bad[i][0], NULL);
+		if (r.status != 2)
+			fail_msg("--volume %s: exit %d: %s", bad[i][0], r.status, r.err);
+		assert_contains(r.err, bad[i][1]);
+		assert_string_equal(r.out, "");
+		tu_run_free(&r);
+	}
+	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", "a:/same", "--volume",
+		"b:/same", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "volumes a and b are both mounted at /same");
+	tu_run_free(&r);
+	r = dtn("sandbox", "create", "--volume", "a:/x", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "create needs --snapshot S");
+	tu_run_free(&r);
+	r = dtn("sandbox", "create", "--snapshot", "s", "--env", "NOVALUE", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "environment variable \"NOVALUE\": expected KEY=VALUE");
+	tu_run_free(&r);
+	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "--volume needs a value");
+	tu_run_free(&r);
+	r = dtn("sandbox", "start", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "unknown action \"start\"");
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, NULL, NULL, NULL), 0);
+}
+
+static void test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot(void **state)
+{
+	tu_run r;
+
+	(void)state;
+	tu_server_scenario(&srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
+				 "\"sandbox_create_waits\": false, "
+				 "\"error_reason\": \"image pull failed\"}}}");
+	r = dtn("sandbox", "create", "--snapshot", "s", "--name", "doomed", NULL);
+	assert_int_equal(r.status, 1);
+	assert_contains(r.err, "failed to start (state error): image pull failed");
+	assert_string_equal(r.out, "");
+	tu_run_free(&r);
+	r = dtn("sandbox", "create", "--snapshot", "ghost", NULL);
+	assert_int_equal(r.status, 1);
+	assert_contains(r.err, "Snapshot ghost not found");
+	tu_run_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_cli_volume_cli__create_list_get_delete, setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__failures_and_exit_codes, setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__usage, setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_create_with_volumes, setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_refusals_send_nothing, setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot, setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
