@@ -95,7 +95,7 @@ TOOL_WRAPPER ?=
 check: test-bins headers symbols
 	@DTN_BUILD=$(if $(TOOL_WRAPPER),$(abspath $(TOOL_WRAPPER)),$(abspath $(TOOL))) \
 		DTN_BUILD_REAL=$(abspath $(TOOL)) DTN_TEST_DATA=$(abspath tests/data) \
-		XDG_CACHE_HOME=$(abspath $(B))/test-cache \
+		XDG_CACHE_HOME=$(abspath $(B))/test-cache DTN_TEST_TMP=$(abspath $(B))/test-tmp \
 		RUNNER="$(RUNNER)" tests/run-tests $(TEST_BIN)
 
 # Each public header must compile on its own as strict C11.
