@@ -107,4 +107,8 @@ void cli_print_sandbox(const dtn_sandbox *s, FILE *out);
 int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec, FILE *progress,
 		      dtn_sandbox **out, dtn_error *err);
 
+/* Whether the spec's volumes would be mounted (dtn_mount_check, no two at one path); reports
+ * the first problem for `cmd` when not. Checked before a build that ends in a sandbox. */
+bool cli_sandbox_check(const char *cmd, const dtn_spec *spec);
+
 #endif

@@ -227,6 +227,8 @@ static int run_daytona(const struct build_opts *o, const dtn_spec *spec)
 		cli_error("build: no snapshot name: set snapshot.name in the spec or give --name");
 		return EXIT_USAGE;
 	}
+	if (o->sandbox && !cli_sandbox_check("build", spec))
+		return EXIT_USAGE;
 	/* a dry run sends nothing, so it needs no credentials */
 	if (!(c = cli_daytona_client(&f, !o->dry_run, &code)))
 		return code;

@@ -74,22 +74,57 @@ void cli_print_sandbox(const dtn_sandbox *s, FILE *out)
 	}
 }
 
-int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec, FILE *progress,
-		      dtn_sandbox **out, dtn_error *err)
+/* The spec's volumes as mounts (borrowed strings), in fresh memory; NULL when there are none
+ * or memory ran out (then *n is 0). */
+static dtn_mount *spec_mounts(const dtn_spec *spec, size_t *n)
 {
-	size_t n = dtn_spec_volume_count(spec);
-	dtn_mount *mounts = n ? calloc(n, sizeof(*mounts)) : NULL;
-	int rc;
+	dtn_mount *mounts;
 
-	if (n && !mounts) {
-		dtn_error_clear(err);
-		snprintf(err->message, sizeof(err->message), "out of memory");
-		return err->code = DTN_ENOMEM;
+	*n = dtn_spec_volume_count(spec);
+	if (!*n || !(mounts = calloc(*n, sizeof(*mounts)))) {
+		*n = 0;
+		return NULL;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < *n; i++) {
 		const dtn_spec_volume *v = dtn_spec_volume_at(spec, i);
 
 		mounts[i] = (dtn_mount){v->name, v->mount_path, v->subpath};
+	}
+	return mounts;
+}
+
+bool cli_sandbox_check(const char *cmd, const dtn_spec *spec)
+{
+	size_t n;
+	dtn_mount *mounts = spec_mounts(spec, &n);
+	char *body = NULL;
+	dtn_error err;
+	int rc;
+
+	rc = dtn_sandbox_create_body(NULL,
+				     &(dtn_sandbox_params){.version = 1,
+							   .snapshot = "-",
+							   .mounts = mounts,
+							   .nmounts = n},
+				     &body, &err);
+	if (rc < 0)
+		cli_error("%s: the spec's volumes: %s", cmd, err.message);
+	dtn_free(body);
+	free(mounts);
+	return rc == 0;
+}
+
+int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec, FILE *progress,
+		      dtn_sandbox **out, dtn_error *err)
+{
+	size_t n;
+	dtn_mount *mounts = spec_mounts(spec, &n);
+	int rc;
+
+	if (n != dtn_spec_volume_count(spec)) {
+		dtn_error_clear(err);
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return err->code = DTN_ENOMEM;
 	}
 	rc = dtn_sandbox_create(c,
 				&(dtn_sandbox_params){.version = 1,

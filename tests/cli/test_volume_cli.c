@@ -315,6 +315,65 @@ static void test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot(void
 	tu_run_free(&r);
 }
 
+/* build SPEC --sandbox: the fresh snapshot started with the spec's volumes mounted. */
+static void test_cli_volume_cli__build_then_sandbox_with_spec_volumes(void **state)
+{
+	char spec[PATH_MAX + 16];
+	json_t *j, *vols;
+	tu_run r;
+
+	(void)state;
+	tu_write(dir, "vols.yaml", "image:\n  base: python:3.12-slim\n"
+				   "snapshot:\n  name: with-vols\n"
+				   "volumes:\n"
+				   "  - name: datasets\n    mount_path: /home/daytona/data\n"
+				   "    subpath: team-a\n"
+				   "  - name: cache\n    mount_path: /cache\n");
+	snprintf(spec, sizeof(spec), "%s/vols.yaml", dir);
+	r = dtn("build", spec, "--daytona", "--sandbox", "--json", NULL);
+	if (r.status != 0)
+		fail_msg("build --sandbox: exit %d: %s", r.status, r.err);
+	j = json_loads(r.out, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "snapshot"),
+							      "state")),
+			    "active");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "sandbox"),
+							      "state")),
+			    "started");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "sandbox"),
+							      "snapshot")),
+			    "with-vols");
+	vols = json_object_get(json_object_get(j, "sandbox"), "volumes");
+	assert_int_equal(json_array_size(vols), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 0),
+							      "mountPath")),
+			    "/home/daytona/data");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 0),
+							      "subpath")),
+			    "team-a");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 1),
+							      "mountPath")),
+			    "/cache");
+	json_decref(j);
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 2);
+	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
+
+	/* a spec whose mount the server would refuse: refused before anything is built */
+	tu_write(dir, "badvol.yaml", "image:\n  base: python:3.12-slim\n"
+				     "snapshot:\n  name: bad-vols\n"
+				     "volumes:\n  - name: x\n    mount_path: /etc/x\n");
+	snprintf(spec, sizeof(spec), "%s/badvol.yaml", dir);
+	r = dtn("build", spec, "--daytona", "--sandbox", NULL);
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "build: the spec's volumes: volume x: mount path \"/etc/x\" is a "
+			       "system directory");
+	tu_run_free(&r);
+	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/snapshots"), 1);
+	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,7 +382,10 @@ int main(void)
 		cmocka_unit_test_setup(test_cli_volume_cli__usage, setup),
 		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_create_with_volumes, setup),
 		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_refusals_send_nothing, setup),
-		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot, setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot,
+				       setup),
+		cmocka_unit_test_setup(test_cli_volume_cli__build_then_sandbox_with_spec_volumes,
+				       setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
