@@ -21,7 +21,8 @@
  * digest of its sorted entries' summaries, and the context by its archive path and the summary
  * of its top. Modification times, owners and where the tree is checked out do not change it;
  * content, names, permission bits and link targets do. Content digests are cached by stat
- * signature, so an unchanged tree is identified again without reading its files.
+ * signature, so an unchanged tree is identified again without reading its files; the cache is
+ * read and written one directory at a time, so its memory does not grow with the tree.
  *
  * The archive is a deterministic tar: entries named by archive path in walk order, owner 0:0
  * without names, modification time 0, permission bits kept, PAX headers where names are long.
@@ -96,10 +97,12 @@ void dtn_context_id_free(dtn_context_id *id);
 typedef int (*dtn_write_fn)(const void *data, size_t len, void *payload);
 
 /*
- * Streams the context's tar archive to `write`. The files are hashed again as they are read:
- * a file that changes while it is read, or content that no longer has the identity `hash`
- * (NULL: not checked), fails with DTN_ECHANGED naming the file or the context — the bytes
- * written so far must then be thrown away. Other errors as dtn_builder_identify, and DTN_EUSER.
+ * Streams the context's tar archive to `write`. Every file is read whole and checked to be
+ * the version listed, before and after, and hashed on the way unless the digest cache holds
+ * its digest for that very version: a file that changes while it is read, or content that no
+ * longer has the identity `hash` (NULL: not checked), fails with DTN_ECHANGED naming the file
+ * or the context — the bytes written so far must then be thrown away. Other errors as
+ * dtn_builder_identify, and DTN_EUSER.
  */
 int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash,
 			dtn_write_fn write, void *payload, dtn_error *err);

@@ -123,15 +123,10 @@ int dtn__tar_file(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 	fd = dfd >= 0 ? dtn__walk_open_listed(dfd, en->name) : open(w->ctx->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return dtn__walk_fail_errno(w, "open", en->name, errno);
-	rc = dtn__walk_read_file(w, fd, &en->st, w->sha, w->buf, tar_chunk, en->digest, &e);
+	/* a file the cache knows is checked to stay the version listed, but not hashed again */
+	rc = dtn__walk_read_file(w, fd, &en->st, en->cached ? NULL : w->sha, w->buf, tar_chunk,
+				 en->digest, &e);
 	close(fd);
-	if (rc == 0) {
-		dtn__stat_sig sig;
-
-		/* a later identify of the same files then reads none of them */
-		dtn__stat_sig_from(&sig, &en->st);
-		dtn__cache_insert(w->b->cache, &sig, en->digest, w->started);
-	}
 	if (rc == DTN_ECHANGED)
 		return dtn__walk_fail(w, DTN_ECHANGED, "%s changed while it was archived",
 			    dtn__walk_shown(w, dfd >= 0 ? en->name : NULL, path, sizeof(path)));
@@ -201,20 +196,17 @@ int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .id = &id, .write = write, .payload = payload};
 	unsigned char digest[DTN__SHA256_LEN];
 	char hex[DTN__SHA256_HEX];
-	dtn_span *span = dtn__walk_span_start("Context.archive", ctx);
 	int rc;
 
 	dtn_error_clear(err);
 	if ((rc = archive_walk(&w, digest)) == 0) {
 		dtn__sha256_hex(hex, digest);
-		memcpy(id.hash, hex, sizeof(id.hash));
 		/* the bytes are all written by now: the caller throws them away */
 		if (hash && strcmp(hex, hash) != 0)
 			rc = dtn__walk_fail(&w, DTN_ECHANGED,
 					    "%s changed after it was identified (%s, now %s)",
 					    ctx->path, hash, hex);
 	}
-	dtn__walk_span_end(span, &id, rc, err);
 	dtn__walk_free(&w);
 	return rc;
 }
@@ -224,14 +216,12 @@ int dtn_builder_archive_identify(dtn_builder *b, const dtn_context *ctx, dtn_wri
 {
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .write = write, .payload = payload};
 	unsigned char digest[DTN__SHA256_LEN];
-	dtn_span *span = dtn__walk_span_start("Context.archiveIdentify", ctx);
 	int rc;
 
 	*out = NULL;
 	dtn_error_clear(err);
 	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = archive_walk(&w, digest)) == 0)
 		rc = dtn__walk_finish_id(&w, digest, out);
-	dtn__walk_span_end(span, *out, rc, err);
 	dtn_context_id_free(w.id);
 	dtn__walk_free(&w);
 	return rc;

@@ -2,10 +2,12 @@
  * walk.c - walking a context: which files it holds, their Merkle identity, and their archive.
  *
  * identify and archive share one walk so that they cannot disagree: the same entries, in the
- * same order, summarised the same way. identify takes file digests from the cache or hashes
- * the misses of a directory on all threads; archive reads every file once, writing it to the
- * tar and hashing it on the way, and checks at the end that the tree still has the identity
- * identify computed.
+ * same order, summarised the same way. In each directory both first look its files up in the
+ * digest cache (one block per directory) and give it the digests they computed when they
+ * leave. identify hashes the misses of a directory on all threads; archive reads every file
+ * once, writing it to the tar, checking that it stays the version listed, and hashing it on
+ * the way unless the cache knew that version's digest, and checks at the end that the tree
+ * still has the identity identify computed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -248,9 +250,9 @@ static bool same_version(const struct stat *a, const struct stat *b)
 }
 
 /*
- * Reads the open file fd to its end, hashing it (and passing each chunk to `sink` when not
- * NULL). The file must still be the version listed (`listed`) before and after. Returns 0,
- * DTN_ECHANGED, or a negative errno-style failure in *e.
+ * Reads the open file fd to its end, hashing it (unless sha is NULL) and passing each chunk to
+ * `sink` when not NULL. The file must still be the version listed (`listed`) before and after.
+ * Returns 0, DTN_ECHANGED, or a negative errno-style failure in *e.
  */
 int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sha256 *sha,
 			char *buf, dtn__chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e)
@@ -260,7 +262,7 @@ int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sh
 	int rc;
 
 	*e = 0;
-	if (dtn__sha256_init(sha) < 0)
+	if (sha && dtn__sha256_init(sha) < 0)
 		return DTN_ERROR;
 	/*
 	 * Exactly the listed size is read: a file that shrank ends early, and one that grew or
@@ -278,7 +280,7 @@ int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sh
 		if (r == 0)
 			return DTN_ECHANGED;
 		total += (unsigned long long)r;
-		if (dtn__sha256_update(sha, buf, (size_t)r) < 0)
+		if (sha && dtn__sha256_update(sha, buf, (size_t)r) < 0)
 			return DTN_ERROR;
 		if (sink && (rc = sink(w, buf, (size_t)r)) < 0)
 			return rc;
@@ -287,7 +289,7 @@ int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sh
 		return *e = errno, DTN_EIO;
 	if (!same_version(&st, listed))
 		return DTN_ECHANGED;
-	return dtn__sha256_final(sha, digest);
+	return sha ? dtn__sha256_final(sha, digest) : 0;
 }
 
 /* Opens a listed file without following a link put in its place. */
@@ -316,13 +318,6 @@ static void hash_one(size_t i, unsigned worker, void *arg)
 	}
 	en->rc = dtn__walk_read_file(bt->w, fd, &en->st, h->sha, h->buf, NULL, en->digest, &en->err_errno);
 	close(fd);
-	if (en->rc == 0) {
-		dtn__stat_sig sig;
-
-		dtn__stat_sig_from(&sig, &en->st);
-		/* a failed insert only costs a later read */
-		dtn__cache_insert(bt->w->b->cache, &sig, en->digest, bt->w->started);
-	}
 }
 
 int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en)
@@ -337,7 +332,56 @@ int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en)
 	return dtn__walk_fail(w, en->rc, "cannot hash %s", dtn__walk_shown(w, en->name, path, sizeof(path)));
 }
 
-/* identify: digests of the directory's files, from the cache or read on all threads. */
+/* ---- the digest cache ------------------------------------------------------------------- */
+
+/*
+ * Opens the cache's block of the directory dfd and says which regular files it holds (all of
+ * them, before the ignore rules: digests of files that are only left out stay). A cache that
+ * fails here only costs reading files again.
+ */
+static void cache_begin(dtn__walk *w, int dfd, const dtn__entry *v, size_t n, dtn__cache_dir *cd)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st) < 0) {
+		dtn__cache_dir_open(NULL, cd, 0, 0);
+		return;
+	}
+	dtn__cache_dir_open(w->b->cache, cd, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+	for (size_t i = 0; i < n && !cd->off; i++)
+		if (v[i].kind == 'f')
+			dtn__cache_dir_listed(cd, (uint64_t)v[i].st.st_ino);
+}
+
+/* The digests the cache has for the listed files' signatures. */
+static void cache_lookups(dtn__walk *w, dtn__cache_dir *cd, dtn__entry *v, size_t n)
+{
+	for (size_t i = 0; i < n && !cd->off; i++) {
+		dtn__stat_sig sig;
+
+		if (v[i].kind != 'f')
+			continue;
+		dtn__stat_sig_from(&sig, &v[i].st);
+		if ((v[i].cached = dtn__cache_dir_lookup(w->b->cache, cd, &sig, v[i].digest)))
+			w->id->cache_hits++;
+	}
+}
+
+/* Gives the cache the digests read in this directory, and stores its block. */
+static void cache_end(dtn__walk *w, dtn__cache_dir *cd, const dtn__entry *v, size_t n)
+{
+	for (size_t i = 0; i < n && !cd->off; i++) {
+		dtn__stat_sig sig;
+
+		if (v[i].kind != 'f' || v[i].cached || v[i].rc < 0)
+			continue;
+		dtn__stat_sig_from(&sig, &v[i].st);
+		dtn__cache_dir_put(cd, &sig, v[i].digest);
+	}
+	dtn__cache_dir_close(w->b->cache, cd, w->started);
+}
+
+/* identify: digests of the directory's files the cache did not give, read on all threads. */
 static int hash_files(dtn__walk *w, int dfd, dtn__entry *v, size_t n)
 {
 	dtn__entry **todo = dtn__calloc(n ? n : 1, sizeof(*todo));
@@ -346,17 +390,9 @@ static int hash_files(dtn__walk *w, int dfd, dtn__entry *v, size_t n)
 
 	if (!todo)
 		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		dtn__stat_sig sig;
-
-		if (v[i].kind != 'f')
-			continue;
-		dtn__stat_sig_from(&sig, &v[i].st);
-		if (dtn__cache_lookup(w->b->cache, &sig, v[i].digest))
-			w->id->cache_hits++;
-		else
+	for (size_t i = 0; i < n; i++)
+		if (v[i].kind == 'f' && !v[i].cached)
 			todo[ntodo++] = &v[i];
-	}
 	dtn__pool_run(w->b->pool, ntodo, hash_one, &(struct batch){w, dfd, todo});
 	for (size_t i = 0; i < ntodo && rc == 0; i++)
 		if (todo[i]->rc < 0)
@@ -370,7 +406,8 @@ static int hash_files(dtn__walk *w, int dfd, dtn__entry *v, size_t n)
 /* Files read ahead at once take at most this much memory. */
 #define READ_AHEAD_BUDGET (4u * 1024u * 1024u)
 
-/* Reads a small file whole into en->data and hashes it; on a pool thread. */
+/* Reads a small file whole into en->data and hashes it, unless its digest is known; on a pool
+ * thread. */
 static void fetch_one(size_t i, unsigned worker, void *arg)
 {
 	struct batch *bt = arg;
@@ -404,16 +441,15 @@ static void fetch_one(size_t i, unsigned worker, void *arg)
 	else if (en->rc == 0 && !same_version(&st, &en->st))
 		en->rc = DTN_ECHANGED;
 	close(fd);
-	if (en->rc == 0 && dtn__sha256_init(h->sha) == 0 &&
-	    dtn__sha256_update(h->sha, en->data ? en->data : "", size) == 0 &&
-	    dtn__sha256_final(h->sha, en->digest) == 0) {
-		dtn__stat_sig sig;
-
-		dtn__stat_sig_from(&sig, &en->st);
-		dtn__cache_insert(bt->w->b->cache, &sig, en->digest, bt->w->started);
-	} else if (en->rc == 0) {
+	/*
+	 * A file the cache knows was just read in full and is still the version listed, whose
+	 * signature the cache's digest belongs to: hashing it again would only repeat that digest.
+	 */
+	if (en->rc == 0 && !en->cached &&
+	    (dtn__sha256_init(h->sha) < 0 ||
+	     dtn__sha256_update(h->sha, en->data ? en->data : "", size) < 0 ||
+	     dtn__sha256_final(h->sha, en->digest) < 0))
 		en->rc = DTN_ERROR;
-	}
 }
 
 /*
@@ -597,17 +633,27 @@ static int walk_dir(dtn__walk *w, int dfd, bool reinclude_only, unsigned char di
 {
 	dtn__sha256 *sha = dtn__sha256_new();
 	dtn__entry *v = NULL;
+	dtn__cache_dir cd;
 	size_t n = 0;
-	bool any = false;
+	bool any = false, cache_open = false;
 	int rc;
 
 	(void)reinclude_only; /* the rules themselves say what inside is taken back */
 	if (!sha)
 		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
-	if ((rc = list_dir(w, dfd, &v, &n)) < 0 || (rc = filter(w, v, &n)) < 0)
+	if ((rc = list_dir(w, dfd, &v, &n)) < 0)
 		goto out;
-	if (!w->ar && (rc = hash_files(w, dfd, v, n)) < 0)
+	cache_begin(w, dfd, v, n, &cd);
+	cache_open = true;
+	if ((rc = filter(w, v, &n)) < 0)
 		goto out;
+	cache_lookups(w, &cd, v, n);
+	if (!w->ar) {
+		if ((rc = hash_files(w, dfd, v, n)) < 0)
+			goto out;
+		cache_end(w, &cd, v, n);
+		cache_open = false;
+	}
 	if (dtn__sha256_init(sha) < 0 || dtn__sha256_update(sha, "dtn-tree-v1\n", 12) < 0) {
 		rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash a directory");
 		goto out;
@@ -629,7 +675,14 @@ static int walk_dir(dtn__walk *w, int dfd, bool reinclude_only, unsigned char di
 	if (rc == 0 && dtn__sha256_final(sha, digest) < 0)
 		rc = dtn__walk_fail(w, DTN_ERROR, "cannot hash a directory");
 	*empty = !any;
+	if (rc == 0 && cache_open) {
+		/* archive: every file was read (and hashed where the cache did not know it) */
+		cache_end(w, &cd, v, n);
+		cache_open = false;
+	}
 out:
+	if (cache_open)
+		dtn__cache_dir_free(&cd);
 	entries_free(v, n);
 	dtn__sha256_free(sha);
 	return rc;
@@ -817,37 +870,46 @@ static int walk_top_dir(dtn__walk *w, const char *path, const struct stat *st, b
 	return rc;
 }
 
-static int walk_top_file(dtn__walk *w, const char *path, struct stat *st, unsigned char digest[32])
+/* The digest of a context that is one file, from the cache or read (and archived). */
+static int top_file_digest(dtn__walk *w, const char *path, dtn__entry *en)
 {
-	dtn__entry en = {.st = *st, .kind = 'f'};
 	int fd, e = 0, rc;
 
-	w->id->files = 1;
-	w->id->bytes = (unsigned long long)st->st_size;
-	dtn__stat_sig sig;
-
-	if (w->ar) {
-		if ((rc = dtn__tar_file(w, -1, &en, w->prefix)) < 0)
-			return rc;
-		memcpy(digest, en.digest, DTN__SHA256_LEN);
+	if (w->ar)
+		return dtn__tar_file(w, -1, en, w->prefix);
+	if (en->cached)
 		return 0;
-	}
-	dtn__stat_sig_from(&sig, st);
-	if (dtn__cache_lookup(w->b->cache, &sig, digest)) {
-		w->id->cache_hits++;
-		return 0;
-	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return dtn__walk_fail_errno(w, "open", NULL, errno);
-	rc = dtn__walk_read_file(w, fd, st, w->b->hashers[0].sha, w->b->hashers[0].buf, NULL, digest, &e);
+	rc = dtn__walk_read_file(w, fd, &en->st, w->b->hashers[0].sha, w->b->hashers[0].buf, NULL,
+				 en->digest, &e);
 	close(fd);
-	if (rc == 0) {
-		dtn__cache_insert(w->b->cache, &sig, digest, w->started);
+	if (rc == 0)
 		return 0;
-	}
 	if (rc == DTN_ECHANGED)
 		return dtn__walk_fail(w, rc, "%s changed while it was read", w->ctx->path);
 	return e ? dtn__walk_fail_errno(w, "read", NULL, e) : dtn__walk_fail(w, rc, "cannot hash %s", w->ctx->path);
+}
+
+static int walk_top_file(dtn__walk *w, const char *path, struct stat *st, unsigned char digest[32])
+{
+	dtn__entry en = {.st = *st, .kind = 'f'};
+	dtn__cache_dir cd;
+	int rc;
+
+	w->id->files = 1;
+	w->id->bytes = (unsigned long long)st->st_size;
+	/* a file on its own has a block of its own, keyed by the file itself */
+	dtn__cache_dir_open(w->b->cache, &cd, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+	dtn__cache_dir_listed(&cd, (uint64_t)st->st_ino);
+	cache_lookups(w, &cd, &en, 1);
+	if ((rc = top_file_digest(w, path, &en)) < 0) {
+		dtn__cache_dir_free(&cd);
+		return rc;
+	}
+	memcpy(digest, en.digest, DTN__SHA256_LEN);
+	cache_end(w, &cd, &en, 1);
+	return 0;
 }
 
 /* The walk of a whole context; the identity in `out`. */
@@ -948,41 +1010,17 @@ int dtn__walk_finish_id(dtn__walk *w, const unsigned char digest[DTN__SHA256_LEN
 	return rc;
 }
 
-dtn_span *dtn__walk_span_start(const char *name, const dtn_context *ctx)
-{
-	dtn_span *span = dtn_span_start_op(name, NULL);
-
-	dtn_span_set_str(span, "dtn.context.path", ctx->path);
-	dtn_span_set_str(span, "dtn.context.archive_path", ctx->archive_path);
-	return span;
-}
-
-void dtn__walk_span_end(dtn_span *span, const dtn_context_id *id, int rc, const dtn_error *err)
-{
-	if (span && id && rc == 0) {
-		dtn_span_set_str(span, "dtn.context.hash", id->hash);
-		dtn_span_set_int(span, "dtn.context.files", (int64_t)id->files);
-		dtn_span_set_int(span, "dtn.context.dirs", (int64_t)id->dirs);
-		dtn_span_set_int(span, "dtn.context.bytes", (int64_t)id->bytes);
-		dtn_span_set_int(span, "dtn.context.excluded", (int64_t)id->excluded);
-		dtn_span_set_int(span, "dtn.context.cache_hits", (int64_t)id->cache_hits);
-	}
-	dtn_span_end_op(span, rc, err);
-}
-
 int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id **out,
 			 dtn_error *err)
 {
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err};
 	unsigned char digest[DTN__SHA256_LEN];
-	dtn_span *span = dtn__walk_span_start("Context.identify", ctx);
 	int rc;
 
 	*out = NULL;
 	dtn_error_clear(err);
 	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = dtn__walk_context(&w, digest)) == 0)
 		rc = dtn__walk_finish_id(&w, digest, out);
-	dtn__walk_span_end(span, *out, rc, err);
 	dtn_context_id_free(w.id);
 	dtn__walk_free(&w);
 	return rc;

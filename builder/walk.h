@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "builder_internal.h"
-#include "dtn_otel.h"
 
 struct archive;
 struct archive_entry;
@@ -21,6 +20,7 @@ typedef struct dtn__entry {
 	struct stat st;
 	char kind;            /* 'f' file, 'd' directory, 'l' link */
 	bool reinclude_only;  /* an excluded directory walked for entries included again */
+	bool cached;          /* a file whose digest the cache gave for its listed signature */
 	unsigned char digest[DTN__SHA256_LEN];
 	int rc;               /* of hashing the file */
 	int err_errno;
@@ -66,9 +66,10 @@ const char *dtn__walk_shown(dtn__walk *w, const char *name, char *buf, size_t si
 /* A function that receives each chunk of a file as it is read. */
 typedef int (*dtn__chunk_fn)(dtn__walk *w, const char *data, size_t len);
 /*
- * Reads the listed size of the open file fd, hashing it (and passing each chunk to `sink`
- * when not NULL). The file must still be the version listed once read. Returns 0,
- * DTN_ECHANGED, DTN_EIO with the errno in *e, or what `sink` returned.
+ * Reads the listed size of the open file fd, hashing it into `digest` (unless sha is NULL: a
+ * file whose digest is known) and passing each chunk to `sink` when not NULL. The file must
+ * still be the version listed once read. Returns 0, DTN_ECHANGED, DTN_EIO with the errno in
+ * *e, or what `sink` returned.
  */
 int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sha256 *sha,
 			char *buf, dtn__chunk_fn sink, unsigned char digest[DTN__SHA256_LEN], int *e);
@@ -93,10 +94,6 @@ int dtn__walk_start_id(dtn__walk *w);
 /* Hands w->id to *out with the identity and the rules that left something out. */
 int dtn__walk_finish_id(dtn__walk *w, const unsigned char digest[DTN__SHA256_LEN],
 			dtn_context_id **out);
-/* The span of a walk ("Context.identify", ...) with the context's path, and its end with what
- * the walk found (id may be NULL). */
-dtn_span *dtn__walk_span_start(const char *name, const dtn_context *ctx);
-void dtn__walk_span_end(dtn_span *span, const dtn_context_id *id, int rc, const dtn_error *err);
 
 /* ---- the archive (tar.c), used by the walk when w->ar is set ---- */
 

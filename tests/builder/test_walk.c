@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "builder_internal.h"
 #include "dtn.h"
 #include "testutil.h"
 
@@ -700,6 +701,130 @@ static void test_builder_walk__cache_hits(void **state)
 	dtn_context_id_free(id);
 }
 
+/* Whether two archives (tmpfiles) hold the same bytes. */
+static bool same_bytes(FILE *a, FILE *b)
+{
+	int ca, cb;
+
+	rewind(a);
+	rewind(b);
+	do {
+		ca = fgetc(a);
+		cb = fgetc(b);
+	} while (ca == cb && ca != EOF);
+	return ca == cb;
+}
+
+/* A builder on `dir` whose cache holds at most `budget` bytes of new digests in memory. */
+static dtn_builder *budget_builder(const char *dir, size_t budget)
+{
+	dtn_builder *b;
+	dtn_error err;
+
+	if (dtn_builder_new(&b, &(dtn_builder_opts){.cache_dir = dir}, &err) < 0)
+		fail_msg("builder: %s", err.message);
+	dtn__cache_set_budget(b->cache, budget);
+	return b;
+}
+
+/*
+ * A tree with far more digests than the cache may hold in memory: they go to the file as they
+ * come, and the next runs find every one. The archive then reads every file but hashes none
+ * the cache knows, and is still byte for byte the archive made without a cache; a file
+ * changed since is hashed and changes the identity.
+ */
+static void test_builder_walk__cache_beyond_budget(void **state)
+{
+	char dir[PATH_MAX], name[64], text[64];
+	dtn_image *img = NULL;
+	dtn_context_id *id0, *id1, *id2;
+	dtn__cache_stats st;
+	dtn_builder *b0, *b;
+	dtn_error err;
+	FILE *plain = tmpfile(), *cached = tmpfile();
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/budget-cache", top);
+	for (int d = 0; d < 40; d++)
+		for (int f = 0; f < 12; f++) {
+			snprintf(name, sizeof(name), "big/d%02d/f%02d.txt", d, f);
+			snprintf(text, sizeof(text), "file %d of directory %d\n", f, d);
+			tu_write(top, name, text);
+		}
+	tu_write(top, "big/top.txt", "top\n");
+	tu_write(top, "single.txt", "one file\n");
+	sleep(3); /* the cache refuses files changed in the last two seconds */
+	img = image_of(top, "big", true);
+	dtn_image_add_local_file(img, "single.txt", "/one.txt");
+
+	/* the reference: no cache */
+	assert_int_equal(dtn_builder_new(&b0, &(dtn_builder_opts){.cache_dir = ""}, &err), 0);
+	assert_int_equal(dtn_builder_identify(b0, dtn_image_context(img, 0), &id0, &err), 0);
+	assert_int_equal(id0->files, 481);
+	assert_int_equal(dtn_builder_archive(b0, dtn_image_context(img, 0), id0->hash, collect, plain,
+					     &err), 0);
+
+	/* the first run fills the cache, writing it out many times on the way */
+	b = budget_builder(dir, 2048);
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id1, &err), 0);
+	assert_int_equal(id1->cache_hits, 0);
+	assert_string_equal(id1->hash, id0->hash);
+	dtn__cache_stats_get(b->cache, &st);
+	assert_true(st.writes >= 10);
+	assert_int_equal(dtn_builder_save_cache(b, &err), 0);
+	dtn_context_id_free(id1);
+	dtn_builder_free(b);
+
+	/* the next finds every digest, and the archive hashes none of the files again */
+	b = budget_builder(dir, 2048);
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id1, &err), 0);
+	assert_int_equal(id1->cache_hits, 481);
+	assert_string_equal(id1->hash, id0->hash);
+	assert_int_equal(dtn_builder_archive(b, dtn_image_context(img, 0), id1->hash, collect,
+					     cached, &err), 0);
+	assert_true(same_bytes(plain, cached));
+	rewind(cached);
+	assert_int_equal(dtn_builder_archive_identify(b, dtn_image_context(img, 0), collect, cached,
+						      &id2, &err), 0);
+	assert_int_equal(id2->cache_hits, 481);
+	assert_string_equal(id2->hash, id0->hash);
+	dtn_context_id_free(id2);
+	dtn_builder_free(b);
+
+	/* a context that is one file has its digest cached too */
+	b = budget_builder(dir, 2048);
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 1), &id2, &err), 0);
+	assert_int_equal(id2->cache_hits, 0);
+	dtn_context_id_free(id2);
+	assert_int_equal(dtn_builder_save_cache(b, &err), 0);
+	dtn_builder_free(b);
+	b = budget_builder(dir, 2048);
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 1), &id2, &err), 0);
+	assert_int_equal(id2->cache_hits, 1);
+	dtn_context_id_free(id2);
+
+	/* a changed file is read again: another identity, and the old one no longer archives */
+	tu_write(top, "big/d07/f03.txt", "changed\n");
+	assert_int_equal(dtn_builder_identify(b, dtn_image_context(img, 0), &id2, &err), 0);
+	assert_int_equal(id2->cache_hits, 480);
+	assert_string_not_equal(id2->hash, id0->hash);
+	rewind(cached);
+	assert_int_equal(dtn_builder_archive(b, dtn_image_context(img, 0), id0->hash, collect, cached,
+					     &err), DTN_ECHANGED);
+	assert_non_null(strstr(err.message, "changed after it was identified"));
+	assert_int_equal(dtn_builder_archive(b, dtn_image_context(img, 0), id2->hash, collect, cached,
+					     &err), 0);
+	dtn_context_id_free(id2);
+	dtn_builder_free(b);
+
+	dtn_context_id_free(id1);
+	dtn_context_id_free(id0);
+	dtn_builder_free(b0);
+	dtn_image_free(img);
+	fclose(plain);
+	fclose(cached);
+}
+
 static void test_builder_walk__missing_source(void **state)
 {
 	dtn_image *img = image_of(top, "tree", true);
@@ -771,6 +896,7 @@ int main(void)
 		cmocka_unit_test(test_builder_walk__links),
 		cmocka_unit_test(test_builder_walk__socket_skipped),
 		cmocka_unit_test(test_builder_walk__cache_hits),
+		cmocka_unit_test(test_builder_walk__cache_beyond_budget),
 		cmocka_unit_test(test_builder_walk__missing_source),
 		cmocka_unit_test(test_builder_walk__allocation_failures),
 	};
