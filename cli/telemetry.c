@@ -194,7 +194,7 @@ static double elapsed_s(void)
 int cli_otel_finish(int exit_code)
 {
 	struct timespec t0, t1;
-	long budget, spent;
+	long budget, spent, keep;
 
 	if (!T.otel)
 		return exit_code;
@@ -214,19 +214,25 @@ int cli_otel_finish(int exit_code)
 		T.root = NULL;
 	}
 	if (!T.summary) {
-		dtn_otel_shutdown(T.otel, -1);
+		budget = dtn_otel_flush_timeout(T.otel);
+		if (dtn_otel_shutdown(T.otel, -1) == DTN_ETIMEOUT)
+			cli_error("telemetry: not everything was exported within %ld ms; the rest "
+				  "is dropped", budget);
 		T.otel = NULL;
 		return exit_code;
 	}
 	/* The summary counts what was exported: flush first, then stop with what is left of the
-	 * budget. */
+	 * budget, keeping a little for cancelling a request the receiver does not answer. */
 	budget = dtn_otel_flush_timeout(T.otel);
+	keep = budget / 4 < 300 ? budget / 4 : 300;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	dtn_otel_flush(T.otel, budget);
+	dtn_otel_flush(T.otel, budget - keep);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	spent = (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	dtn_otel_summary(T.otel, summary_line, stderr);
-	dtn_otel_shutdown(T.otel, spent < budget ? budget - spent : 0);
+	if (dtn_otel_shutdown(T.otel, spent + keep < budget ? budget - spent : keep) == DTN_ETIMEOUT)
+		cli_error("telemetry: not everything was exported within %ld ms; the rest is "
+			  "dropped", budget);
 	T.otel = NULL;
 	return exit_code;
 }

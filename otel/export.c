@@ -172,13 +172,22 @@ typedef struct sendjob {
 	int64_t deadline;         /* monotonic ns */
 } sendjob;
 
-/* Sleeps until deadline or an abort; o->lock not held. */
-static void pause_until(dtn_otel *o, int64_t until)
+/* Sleeps until `until`; false when an abort or a shutdown deadline before then cuts it short.
+ * o->lock not held. */
+static bool pause_until(dtn_otel *o, int64_t until)
 {
+	bool ok = true;
+
 	pthread_mutex_lock(&o->lock);
-	while (!o->abort_io && dtn__otel_mono_ns() < until)
+	while (dtn__otel_mono_ns() < until) {
+		if (o->abort_io || (o->hard_deadline_ns && o->hard_deadline_ns <= until)) {
+			ok = false;
+			break;
+		}
 		wait_until(o, &o->wake, until);
+	}
 	pthread_mutex_unlock(&o->lock);
+	return ok;
 }
 
 static int64_t effective_deadline(dtn_otel *o, int64_t deadline)
@@ -272,7 +281,7 @@ static int send_http(dtn_otel *o, const sendjob *job)
 		now = dtn__otel_mono_ns();
 		until = now + (int64_t)delay * 1000000;
 		deadline = effective_deadline(o, job->deadline);
-		if (until >= deadline) {
+		if (until >= deadline || !pause_until(o, until)) {
 			char shown[512];
 			dtn__otel_url_plain(shown, sizeof(shown), false, job->sig->url);
 			dtn__otel_warn(o, "OTLP export of %s to %s: no time left to retry; dropped",
@@ -280,7 +289,6 @@ static int send_http(dtn_otel *o, const sendjob *job)
 			rc = DTN_ETIMEOUT;
 			break;
 		}
-		pause_until(o, until);
 	}
 	dtn__strv_free(&headers);
 	if (rc < 0)
@@ -501,10 +509,13 @@ int dtn__export_flush(dtn_otel *o, int64_t deadline)
 
 bool dtn__export_stop(dtn_otel *o, int64_t deadline)
 {
-	/* Keep a tenth of the budget (at most 250 ms) to cancel a request that does not end. */
-	int64_t now = dtn__otel_mono_ns(), margin = (deadline - now) / 10, soft;
+	/* Keep part of the budget to cancel a request that does not end: a tenth, at least half of
+	 * 300 ms (the transport notices a cancel within 100 ms), at most 250 ms. */
+	int64_t now = dtn__otel_mono_ns(), left = deadline - now, margin = left / 10, soft;
 	bool done;
 
+	if (margin < 150000000)
+		margin = left / 2 < 150000000 ? left / 2 : 150000000;
 	if (margin > 250000000)
 		margin = 250000000;
 	soft = deadline - margin;

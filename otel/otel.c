@@ -172,8 +172,8 @@ int dtn_otel_shutdown(dtn_otel *otel, long timeout_ms)
 	if (!done) {
 		/* The thread is stuck past the deadline; it keeps the provider (leaked by design:
 		 * the process is about to end, and freeing would pull memory from under it). */
-		dtn__otel_warn(otel, "telemetry: the exporter did not finish within %ld ms; "
-			       "unsent data is lost", timeout_ms < 0 ? otel->cfg.flush_timeout_ms
+		dtn__otel_warn(otel, "the exporter did not finish within %ld ms; unsent data is "
+			       "lost", timeout_ms < 0 ? otel->cfg.flush_timeout_ms
 								     : timeout_ms);
 		return rc;
 	}
