@@ -161,14 +161,21 @@ int dtn_otel_flush(dtn_otel *otel, long timeout_ms)
 int dtn_otel_shutdown(dtn_otel *otel, long timeout_ms)
 {
 	dtn_otel *expected = otel;
+	uint64_t lost;
 	bool done;
 	int rc;
 
 	if (!otel)
 		return 0;
+	lost = atomic_load(&otel->n_export_failures) + atomic_load(&otel->n_dropped_shutdown);
+
 	atomic_compare_exchange_strong(&default_otel, &expected, NULL);
 	done = dtn__export_stop(otel, deadline_of(otel, timeout_ms));
-	rc = done && !otel->abort_io ? 0 : DTN_ETIMEOUT;
+	/* Anything given up during the shutdown means the time ran out. */
+	if (atomic_load(&otel->n_export_failures) + atomic_load(&otel->n_dropped_shutdown) != lost)
+		rc = DTN_ETIMEOUT;
+	else
+		rc = done && !otel->abort_io ? 0 : DTN_ETIMEOUT;
 	if (!done) {
 		/* The thread is stuck past the deadline; it keeps the provider (leaked by design:
 		 * the process is about to end, and freeing would pull memory from under it). */
