@@ -350,7 +350,7 @@ static int existing(build *s, dtn_snapshot **old, int *next, dtn_error *err)
 	int rc;
 
 	*next = GO_BUILD;
-	if ((rc = dtn_snapshot_get(s->c, name, old, err)) == DTN_ENOTFOUND)
+	if ((rc = dtn__snapshot_lookup(s->c, name, old, err)) == DTN_ENOTFOUND)
 		return 0;
 	if (rc < 0)
 		return rc;

@@ -138,6 +138,10 @@ char **dtn__json_to_strv(const json_t *arr);
  * DTN_ENOMEM. */
 int dtn__snapshot_from_json(dtn_snapshot **out, const json_t *j, dtn_error *err);
 
+/* dtn_snapshot_get without a span of its own: for lookups whose "not found" is an answer. */
+int dtn__snapshot_lookup(dtn_daytona *c, const char *id_or_name, dtn_snapshot **out,
+			 dtn_error *err);
+
 /* ---- build-log streams ---- */
 
 /*

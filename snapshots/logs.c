@@ -387,6 +387,10 @@ int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err)
 	if (s->user_stopped) {
 		rc = dtn__error_set(err, DTN_EUSER, "the log callback asked to stop");
 		dtn_span_record_error(s->span, rc, NULL, "the log callback asked to stop");
+	} else if (s->fail_code < 0 && !cut) {
+		dtn_span_record_error(s->span, s->fail_code, NULL, s->fail_msg);
+	} else {
+		dtn_span_set_status(s->span, DTN_SPAN_OK, NULL);
 	}
 	dtn_span_end(s->span);
 	stream_free(s);

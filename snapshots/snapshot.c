@@ -291,6 +291,12 @@ static int get_snapshot(dtn_daytona *c, const char *id_or_name, dtn_snapshot **o
 	return rc;
 }
 
+int dtn__snapshot_lookup(dtn_daytona *c, const char *id_or_name, dtn_snapshot **out,
+			 dtn_error *err)
+{
+	return get_snapshot(c, id_or_name, out, err);
+}
+
 static dtn_span *op_start(const char *name, const char *snapshot_name)
 {
 	dtn_span *span = dtn_span_start_op(name, NULL);
