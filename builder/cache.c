@@ -1567,7 +1567,7 @@ static int rec_cmp(const void *a, const void *b)
 
 static bool is_listed(const dtn__cache_dir *d, uint64_t ino)
 {
-	return bsearch(&ino, d->listed, d->nlisted, sizeof(*d->listed), ino_cmp) != NULL;
+	return d->nlisted && bsearch(&ino, d->listed, d->nlisted, sizeof(*d->listed), ino_cmp);
 }
 
 /*

@@ -1100,7 +1100,8 @@ static void test_builder_cache__random_damage(void **state)
 			for (unsigned k = 0; k < DN; k++)
 				reseal_block(bad, k, DPER);
 			if (u64_at(bad, OFF_INDEX) == u64_at(good, OFF_INDEX) &&
-			    u64_at(bad, OFF_FENCES) == u64_at(good, OFF_FENCES))
+			    u64_at(bad, OFF_FENCES) == u64_at(good, OFF_FENCES) &&
+			    u64_at(bad, OFF_NBLOCKS) == u64_at(good, OFF_NBLOCKS))
 				reseal_page(bad, len, 0);
 		}
 		spit(path, bad, n);
