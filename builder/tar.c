@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "context_otel.h"
 #include "walk.h"
 
 /* ---- the archive ------------------------------------------------------------------------- */
@@ -196,17 +197,20 @@ int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .id = &id, .write = write, .payload = payload};
 	unsigned char digest[DTN__SHA256_LEN];
 	char hex[DTN__SHA256_HEX];
+	dtn_span *span = dtn__context_span_start("Context.archive", ctx);
 	int rc;
 
 	dtn_error_clear(err);
 	if ((rc = archive_walk(&w, digest)) == 0) {
 		dtn__sha256_hex(hex, digest);
+		memcpy(id.hash, hex, sizeof(id.hash));
 		/* the bytes are all written by now: the caller throws them away */
 		if (hash && strcmp(hex, hash) != 0)
 			rc = dtn__walk_fail(&w, DTN_ECHANGED,
 					    "%s changed after it was identified (%s, now %s)",
 					    ctx->path, hash, hex);
 	}
+	dtn__context_span_end(span, &id, rc, err);
 	dtn__walk_free(&w);
 	return rc;
 }
@@ -216,12 +220,14 @@ int dtn_builder_archive_identify(dtn_builder *b, const dtn_context *ctx, dtn_wri
 {
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .write = write, .payload = payload};
 	unsigned char digest[DTN__SHA256_LEN];
+	dtn_span *span = dtn__context_span_start("Context.archiveIdentify", ctx);
 	int rc;
 
 	*out = NULL;
 	dtn_error_clear(err);
 	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = archive_walk(&w, digest)) == 0)
 		rc = dtn__walk_finish_id(&w, digest, out);
+	dtn__context_span_end(span, *out, rc, err);
 	dtn_context_id_free(w.id);
 	dtn__walk_free(&w);
 	return rc;

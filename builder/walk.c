@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "context_otel.h"
 #include "walk.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -1015,12 +1016,14 @@ int dtn_builder_identify(dtn_builder *b, const dtn_context *ctx, dtn_context_id 
 {
 	dtn__walk w = {.b = b, .ctx = ctx, .err = err};
 	unsigned char digest[DTN__SHA256_LEN];
+	dtn_span *span = dtn__context_span_start("Context.identify", ctx);
 	int rc;
 
 	*out = NULL;
 	dtn_error_clear(err);
 	if ((rc = dtn__walk_start_id(&w)) == 0 && (rc = dtn__walk_context(&w, digest)) == 0)
 		rc = dtn__walk_finish_id(&w, digest, out);
+	dtn__context_span_end(span, *out, rc, err);
 	dtn_context_id_free(w.id);
 	dtn__walk_free(&w);
 	return rc;

@@ -1,0 +1,362 @@
+/*
+ * test_trace.c - telemetry from the command line: --trace-file with the root span and the
+ * spans of a command, TRACEPARENT, failures on the root span, the global options anywhere,
+ * --no-otel, a receiver that never answers (the command still ends within the flush budget,
+ * with its own exit code), and `dtn-build trace show` on good, odd and bad files.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "otlp_check.h"
+#include "otlp_receiver.h"
+#include "testutil.h"
+
+static char dir[PATH_MAX], spec[PATH_MAX + 16], trace[PATH_MAX + 16];
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_otel_clear_env();
+	unsetenv("NO_COLOR");
+	snprintf(dir, sizeof(dir), "%s", tu_mkdtemp());
+	snprintf(spec, sizeof(spec), "%s/dtn.yaml", dir);
+	snprintf(trace, sizeof(trace), "%s/trace.jsonl", dir);
+	tu_write(dir, "dtn.yaml", "image:\n  base: alpine:3.19\n  steps:\n"
+				  "    - add_local_file: [app.py, /app/]\n"
+				  "    - run_commands: [\"echo hi\"]\n");
+	tu_write(dir, "app.py", "print(1)\n");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rmtree(dir);
+	return 0;
+}
+
+static tu_run run(const char *const *args)
+{
+	char *argv[16] = {(char *)tu_dtn_build()};
+	size_t n = 1;
+
+	for (; args[n - 1] && n < 15; n++)
+		argv[n] = (char *)args[n - 1];
+	argv[n] = NULL;
+	return tu_run_cmd(argv, dir);
+}
+
+static char *read_text(const char *path)
+{
+	char *text;
+	size_t len;
+	dtn_error err;
+
+	assert_int_equal(dtn__read_file(&text, &len, path, path, 64 << 20, &err), 0);
+	return text;
+}
+
+/* The trace file, every line checked, as its spans. */
+static json_t *trace_spans(void)
+{
+	char *text = read_text(trace), why[1024];
+	json_t *spans;
+
+	if (tu_otlp_check_lines(text, why, sizeof(why)) < 0)
+		fail_msg("%s", why);
+	spans = tu_otlp_collect(text, "spans");
+	dtn__free(text);
+	return spans;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static void test_cli_trace__file_has_the_command_tree(void **state)
+{
+	tu_run r = run(DTN_STRV("--trace-file", trace, "dockerfile", spec));
+	json_t *spans, *root, *load, *df;
+
+	(void)state;
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "FROM alpine:3.19"));
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build dockerfile");
+	load = tu_otlp_find(spans, "Spec.load");
+	df = tu_otlp_find(spans, "Image.dockerfile");
+	assert_non_null(root);
+	assert_non_null(load);
+	assert_non_null(df);
+	assert_null(json_object_get(root, "parentSpanId"));
+	assert_string_equal(str(load, "parentSpanId"), str(root, "spanId"));
+	assert_string_equal(str(df, "parentSpanId"), str(root, "spanId"));
+	assert_string_equal(tu_otlp_attr_str(root, "dtn.command"), "dockerfile");
+	assert_string_equal(tu_otlp_attr_str(root, "dtn.spec.path"), spec);
+	assert_int_equal(strlen(tu_otlp_attr_str(root, "dtn.spec.sha256")), 64);
+	assert_int_equal(tu_otlp_attr_int(root, "process.exit.code"), 0);
+	assert_string_equal(tu_otlp_attr_str(load, "dtn.spec.sha256"),
+			    tu_otlp_attr_str(root, "dtn.spec.sha256"));
+	assert_int_equal(tu_otlp_attr_int(load, "dtn.spec.layers"), 2);
+	assert_string_equal(tu_otlp_attr_str(df, "dtn.image.base"), "alpine:3.19");
+	assert_string_equal(str(root, "_service"), "dtn-build");
+	json_decref(spans);
+	tu_run_free(&r);
+}
+
+/* The global options work after the command too, and the context walks have spans. */
+static void test_cli_trace__options_anywhere_and_context_spans(void **state)
+{
+	tu_run r = run(DTN_STRV("context", spec, "--trace-file", trace, "--otel-summary"));
+	json_t *spans, *root, *walk;
+
+	(void)state;
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "telemetry: "));
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build context");
+	walk = tu_otlp_find(spans, "Context.identify");
+	assert_non_null(walk);
+	assert_string_equal(str(walk, "parentSpanId"), str(root, "spanId"));
+	assert_int_equal(strlen(tu_otlp_attr_str(walk, "dtn.context.hash")), 64);
+	assert_int_equal(tu_otlp_attr_int(walk, "dtn.context.files"), 1);
+	json_decref(spans);
+	tu_run_free(&r);
+}
+
+static void test_cli_trace__traceparent_makes_it_a_child(void **state)
+{
+	tu_run r;
+	json_t *spans, *root;
+
+	(void)state;
+	setenv("TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 1);
+	r = run(DTN_STRV("--trace-file", trace, "dockerfile", spec));
+	unsetenv("TRACEPARENT");
+	assert_int_equal(r.status, 0);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build dockerfile");
+	assert_string_equal(str(root, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+	assert_string_equal(str(root, "parentSpanId"), "00f067aa0ba902b7");
+	assert_string_equal(str(tu_otlp_find(spans, "Spec.load"), "traceId"),
+			    "4bf92f3577b34da6a3ce929d0e0e4736");
+	json_decref(spans);
+	tu_run_free(&r);
+}
+
+static void test_cli_trace__failure_on_the_root_span(void **state)
+{
+	tu_run r = run(DTN_STRV("--trace-file", trace, "dockerfile", "nonexistent.yaml"));
+	json_t *spans, *root, *load;
+
+	(void)state;
+	assert_int_equal(r.status, 2);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build dockerfile");
+	load = tu_otlp_find(spans, "Spec.load");
+	/* the spec could not be read: no Spec.load, the root says why */
+	assert_null(load);
+	assert_int_equal(tu_otlp_attr_int(root, "process.exit.code"), 2);
+	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "usage_error");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "status"),
+							    "code")), 2);
+	json_decref(spans);
+	tu_run_free(&r);
+}
+
+static void test_cli_trace__usage_errors(void **state)
+{
+	tu_run r = run(DTN_STRV("dockerfile", spec, "--trace-file"));
+
+	(void)state;
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--trace-file needs a file name"));
+	tu_run_free(&r);
+	r = run(DTN_STRV("trace", "list", trace));
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "unknown subcommand \"list\""));
+	tu_run_free(&r);
+	r = run(DTN_STRV("trace", "show", "nonexistent.jsonl"));
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "nonexistent.jsonl"));
+	tu_run_free(&r);
+	/* a trace file that cannot be created: the command still runs, without telemetry */
+	r = run(DTN_STRV("--trace-file", "/nonexistent/dir/t.jsonl", "dockerfile", spec));
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "telemetry is off"));
+	tu_run_free(&r);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A receiver that never answers costs the command its flush budget, not its result. */
+static void test_cli_trace__hung_receiver_within_budget(void **state)
+{
+	tu_otlp *rcv = tu_otlp_start("hang,hang,hang,hang,hang,hang");
+	long long t0, spent;
+	tu_run r;
+
+	(void)state;
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tu_otlp_url(rcv), 1);
+	setenv("DTN_OTEL_FLUSH_TIMEOUT", "1000", 1);
+	t0 = now_ms();
+	r = run(DTN_STRV("dockerfile", spec));
+	spent = now_ms() - t0;
+	assert_int_equal(r.status, 0);
+	assert_true(tu_otlp_count(rcv) >= 1);
+	assert_non_null(strstr(r.err, "not everything was exported within 1000 ms"));
+	/* the budget, plus the command itself and a busy machine's scheduling */
+	if (spent > 1000 + 1500)
+		fail_msg("dtn-build took %lld ms with a 1000 ms flush budget", spent);
+	tu_run_free(&r);
+	/* --no-otel: nothing is sent whatever the environment says */
+	r = run(DTN_STRV("--no-otel", "dockerfile", spec));
+	assert_int_equal(r.status, 0);
+	tu_run_free(&r);
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	unsetenv("DTN_OTEL_FLUSH_TIMEOUT");
+	tu_otlp_stop(rcv);
+}
+
+static void test_cli_trace__over_otlp(void **state)
+{
+	tu_otlp *rcv = tu_otlp_start("");
+	char why[1024];
+	tu_run r;
+	json_t *spans;
+
+	(void)state;
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tu_otlp_url(rcv), 1);
+	setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
+	r = run(DTN_STRV("dockerfile", spec));
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	unsetenv("OTEL_EXPORTER_OTLP_COMPRESSION");
+	assert_int_equal(r.status, 0);
+	assert_int_equal(tu_otlp_count(rcv), 2);
+	for (size_t i = 0; i < 2; i++)
+		if (tu_otlp_check(tu_otlp_get(rcv, i)->body, NULL, why, sizeof(why)) < 0)
+			fail_msg("request %zu: %s", i, why);
+	spans = tu_otlp_collect(tu_otlp_get(rcv, 0)->body, "spans");
+	assert_non_null(tu_otlp_find(spans, "dtn-build dockerfile"));
+	json_decref(spans);
+	tu_run_free(&r);
+	tu_otlp_stop(rcv);
+}
+
+static const char crafted[] =
+	"{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+	"{\"stringValue\":\"svc\"}}]},\"scopeSpans\":[{\"spans\":["
+	"{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"aaaaaaaaaaaaaaaa\","
+	"\"name\":\"root\",\"kind\":1,\"startTimeUnixNano\":\"1000000000000000000\","
+	"\"endTimeUnixNano\":\"1000000001000000000\",\"status\":{\"code\":1}},"
+	"{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"bbbbbbbbbbbbbbbb\","
+	"\"parentSpanId\":\"aaaaaaaaaaaaaaaa\",\"name\":\"child\",\"kind\":3,"
+	"\"startTimeUnixNano\":\"1000000000500000000\",\"endTimeUnixNano\":\"1000000000750000000\","
+	"\"attributes\":[{\"key\":\"error.type\",\"value\":{\"stringValue\":\"503\"}}],"
+	"\"status\":{\"code\":2}}]}]}]}\n"
+	"this is not json\n"
+	"{\"resourceMetrics\":[]}\n"
+	"\n"
+	"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+	"{\"traceId\":\"22222222222222222222222222222222\",\"spanId\":\"cccccccccccccccc\","
+	"\"parentSpanId\":\"dddddddddddddddd\",\"name\":\"orphan\",\"kind\":1,"
+	"\"startTimeUnixNano\":\"2000000000000000000\","
+	"\"endTimeUnixNano\":\"2000000000002000000\"}]}]}]}\n"
+	"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"no ids\"}]}]}]}\n";
+
+static void test_cli_trace__show_draws_a_waterfall(void **state)
+{
+	tu_run r;
+	const char *root, *child, *orphan;
+
+	(void)state;
+	tu_write(dir, "crafted.jsonl", crafted);
+	snprintf(trace, sizeof(trace), "%s/crafted.jsonl", dir);
+	r = run(DTN_STRV("trace", "show", trace, "--width", "20"));
+	/* bad lines are named, the rest is still drawn, and the exit code says so */
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "crafted.jsonl:2: not JSON"));
+	assert_non_null(strstr(r.err, "crafted.jsonl:6: a span without"));
+	assert_non_null(strstr(r.out, "trace 11111111111111111111111111111111  svc  2 spans  1.00 s"));
+	assert_non_null(strstr(r.out, "trace 22222222222222222222222222222222"));
+	root = strstr(r.out, "  root ");
+	child = strstr(r.out, "    child ");
+	orphan = strstr(r.out, "  orphan ");
+	assert_non_null(root);
+	assert_non_null(child);
+	assert_true(child > root);
+	assert_non_null(orphan);
+	assert_non_null(strstr(orphan, "(parent dddddddddddddddd not in file)"));
+	/* offsets, durations, bars, status */
+	assert_non_null(strstr(r.out, "+500.0 ms"));
+	assert_non_null(strstr(r.out, "250.0 ms"));
+	assert_non_null(strstr(r.out, "|####################| OK"));
+	assert_non_null(strstr(r.out, "|          #####     | ERROR 503"));
+	/* piped: no colours */
+	assert_null(strchr(r.out, '\033'));
+	tu_run_free(&r);
+	/* a good file: exit 0 */
+	tu_write(dir, "good.jsonl", "{\"resourceMetrics\":[]}\n");
+	snprintf(trace, sizeof(trace), "%s/good.jsonl", dir);
+	r = run(DTN_STRV("trace", "show", trace));
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "no spans"));
+	tu_run_free(&r);
+}
+
+/* What --trace-file wrote, trace show draws. */
+static void test_cli_trace__show_reads_what_was_written(void **state)
+{
+	tu_run r = run(DTN_STRV("--trace-file", trace, "dockerfile", spec));
+
+	(void)state;
+	assert_int_equal(r.status, 0);
+	tu_run_free(&r);
+	r = run(DTN_STRV("trace", "show", trace));
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "dtn-build dockerfile"));
+	assert_non_null(strstr(r.out, "\n+"));
+	assert_non_null(strstr(r.out, "  Spec.load"));
+	assert_non_null(strstr(r.out, "  Image.dockerfile"));
+	tu_run_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cli_trace__file_has_the_command_tree, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__options_anywhere_and_context_spans,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__traceparent_makes_it_a_child, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__failure_on_the_root_span, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__hung_receiver_within_budget, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__over_otlp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_a_waterfall, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__show_reads_what_was_written, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests_name("cli/trace", tests, NULL, NULL);
+}
