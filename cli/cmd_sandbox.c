@@ -101,6 +101,7 @@ bool cli_sandbox_check(const char *cmd, const dtn_spec *spec)
 	dtn_error err;
 	int rc;
 
+	dtn_error_clear(&err);
 	rc = dtn_sandbox_create_body(NULL,
 				     &(dtn_sandbox_params){.version = 1,
 							   .snapshot = "-",
@@ -121,8 +122,8 @@ int cli_sandbox_start(dtn_daytona *c, const char *snapshot, const dtn_spec *spec
 	dtn_mount *mounts = spec_mounts(spec, &n);
 	int rc;
 
+	dtn_error_clear(err);
 	if (n != dtn_spec_volume_count(spec)) {
-		dtn_error_clear(err);
 		snprintf(err->message, sizeof(err->message), "out of memory");
 		return err->code = DTN_ENOMEM;
 	}
@@ -155,6 +156,7 @@ static int parse_mounts(const struct create_opts *o, dtn_mount **parsed)
 		dtn_mount *m = NULL;
 		dtn_error err;
 
+		dtn_error_clear(&err);
 		if (dtn_mount_parse(o->volumes.items[i], &m, &err) < 0) {
 			cli_error("sandbox: --volume: %s", err.message);
 			return err.code == DTN_ENOMEM ? EXIT_FAILED : EXIT_USAGE;

@@ -68,9 +68,10 @@ dtn_daytona *cli_daytona_client(const cli_daytona_flags *f, bool need_credential
 				int *exit_code)
 {
 	dtn_daytona *c = NULL;
-	dtn_error err;
+	dtn_error err = {0};
 	int rc;
 
+	dtn_error_clear(&err);
 	rc = dtn_daytona_new(&c,
 			     &(dtn_daytona_opts){.api_url = f->api_url,
 						 .api_key = f->api_key,
@@ -246,7 +247,7 @@ static int do_list(dtn_daytona *c, const struct snapshot_opts *o)
 {
 	dtn_snapshot_list_opts lo = {.name = o->name_filter};
 	dtn_snapshot_page *p = NULL;
-	dtn_error err;
+	dtn_error err = {0};
 	int rc, code;
 
 	if (!parse_count("--page", o->page_text, &lo.page) ||
@@ -263,7 +264,7 @@ static int do_one(dtn_daytona *c, const char *action, const char *name,
 		  const struct snapshot_opts *o)
 {
 	dtn_snapshot *s = NULL;
-	dtn_error err;
+	dtn_error err = {0};
 	int rc, code = EXIT_OK;
 
 	if (strcmp(action, "get") == 0)

@@ -87,7 +87,10 @@ static int list(dtn_daytona *c, const struct volume_opts *o)
 {
 	dtn_volumes *vs = NULL;
 	dtn_error err;
-	int rc = dtn_volume_list(c, &vs, &err), code = EXIT_OK;
+	int rc, code = EXIT_OK;
+
+	dtn_error_clear(&err);
+	rc = dtn_volume_list(c, &vs, &err);
 
 	if (rc < 0)
 		return fail(rc, &err);
@@ -117,8 +120,10 @@ static int get(dtn_daytona *c, const struct volume_opts *o)
 {
 	dtn_volume *v = NULL;
 	dtn_error err;
-	int rc = dtn_volume_find(c, o->name, &v, &err), code;
+	int rc, code;
 
+	dtn_error_clear(&err);
+	rc = dtn_volume_find(c, o->name, &v, &err);
 	if (rc < 0)
 		return fail(rc, &err);
 	code = show(o, v);
@@ -132,6 +137,7 @@ static int create(dtn_daytona *c, const struct volume_opts *o)
 	dtn_error err;
 	int rc, code;
 
+	dtn_error_clear(&err);
 	if ((rc = dtn_volume_create(c, o->name, &v, &err)) == 0 && o->wait)
 		rc = dtn_volume_wait(c, v, &(dtn_volume_wait_opts){.version = 1,
 								   .log = cli_daytona_progress},
@@ -156,8 +162,10 @@ static int create(dtn_daytona *c, const struct volume_opts *o)
 static int delete(dtn_daytona *c, const struct volume_opts *o)
 {
 	dtn_error err;
-	int rc = dtn_volume_delete(c, o->name, o->wait, &err);
+	int rc;
 
+	dtn_error_clear(&err);
+	rc = dtn_volume_delete(c, o->name, o->wait, &err);
 	if (rc < 0)
 		return fail(rc, &err);
 	printf(o->wait ? "volume %s is deleted\n" : "volume %s is being deleted\n", o->name);
