@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,6 +587,94 @@ static void test_snapshots_sandbox__transcript_replayed(void **state)
 	dtn_daytona_free(c);
 }
 
+/* ---- telemetry ---- */
+
+/* The value of string attribute `key` of the first span called `name` in an OTLP/JSON trace
+ * file (one export per line), copied into buf; false when there is no such span or attribute. */
+static bool span_attr(const char *text, const char *name, const char *key, char *buf,
+		      size_t size)
+{
+	const char *line = text;
+
+	buf[0] = '\0';
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		json_t *j = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line), 0, NULL);
+		json_t *rs, *ss, *sp, *a;
+		size_t i, k, m, n;
+		bool found = false;
+
+		json_array_foreach(json_object_get(j, "resourceSpans"), i, rs)
+		json_array_foreach(json_object_get(rs, "scopeSpans"), k, ss)
+		json_array_foreach(json_object_get(ss, "spans"), m, sp)
+		{
+			if (found || strcmp(json_string_value(json_object_get(sp, "name")), name))
+				continue;
+			found = true;
+			json_array_foreach(json_object_get(sp, "attributes"), n, a)
+			if (strcmp(json_string_value(json_object_get(a, "key")), key) == 0)
+				snprintf(buf, size, "%s",
+					 json_string_value(json_object_get(
+						 json_object_get(a, "value"), "stringValue")));
+		}
+		json_decref(j);
+		if (found)
+			return buf[0] != '\0';
+		line = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/* Daytona.create carries the sandbox id (the join key with the sandbox's own telemetry). */
+static void test_snapshots_sandbox__spans(void **state)
+{
+	char path[PATH_MAX], value[256], *text;
+	const char *tmp = tu_mkdtemp();
+	dtn_daytona *c = client();
+	dtn_sandbox *s = NULL;
+	dtn_otel *o = NULL;
+	dtn_error err;
+	size_t len;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/trace.jsonl", tmp);
+	assert_int_equal(dtn_otel_new(&o, &(dtn_otel_opts){.version = 1, .enabled = 1,
+							   .trace_file = path, .endpoint = "",
+							   .ignore_env = true},
+				      &err),
+			 0);
+	dtn_otel_set_default(o);
+	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){
+					.snapshot = "s",
+					.name = "traced",
+					.mounts = &(dtn_mount){"tv", "/data", NULL},
+					.nmounts = 1},
+					NULL, &s, &err),
+			 0);
+	assert_int_equal(dtn_otel_shutdown(o, 5000), 0);
+	assert_int_equal(dtn__read_file(&text, &len, path, "trace", 64 << 20, &err), 0);
+	assert_true(span_attr(text, "Daytona.create", "daytona.sandbox.id", value, sizeof(value)));
+	assert_string_equal(value, s->id);
+	assert_true(span_attr(text, "Daytona.create", "daytona.snapshot.name", value,
+			      sizeof(value)));
+	assert_string_equal(value, "s");
+	assert_true(span_attr(text, "VolumeService.create", "daytona.volume.name", value,
+			      sizeof(value)));
+	assert_string_equal(value, "tv");
+	assert_true(span_attr(text, "VolumeService.wait", "daytona.volume.state", value,
+			      sizeof(value)));
+	assert_string_equal(value, "ready");
+	assert_true(span_attr(text, "Sandbox.waitUntilStarted", "daytona.sandbox.state", value,
+			      sizeof(value)));
+	assert_string_equal(value, "started");
+	assert_true(span_attr(text, "VolumeService.get", "component", value, sizeof(value)));
+	assert_string_equal(value, "VolumeService");
+	dtn__free(text);
+	dtn_sandbox_free(s);
+	dtn_daytona_free(c);
+	tu_rmtree(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshots_sandbox__create_request_outlasts_the_server_wait,
 				       setup),
 		cmocka_unit_test_setup(test_snapshots_sandbox__transcript_replayed, setup),
+		cmocka_unit_test_setup(test_snapshots_sandbox__spans, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
