@@ -504,6 +504,7 @@ int dtn_build_daytona(dtn_daytona *c, dtn_builder *b, const dtn_image *img,
 	build s = {.c = c, .b = b, .img = img, .o = opts, .started = dtn__now_ms()};
 	int rc;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if ((rc = check_opts(img, opts, err)) < 0)
 		return rc;

@@ -160,7 +160,7 @@ static int daytona_sandbox(const struct build_opts *o, const dtn_spec *spec, dtn
 			   const dtn_snapshot *snap)
 {
 	dtn_sandbox *sb = NULL;
-	dtn_error err;
+	dtn_error err = {0};
 	int rc, code = EXIT_OK;
 
 	if (!o->json)
@@ -183,7 +183,7 @@ static int daytona_build(const struct build_opts *o, const dtn_spec *spec, dtn_d
 {
 	const dtn_spec_snapshot *si = dtn_spec_snapshot_info(spec);
 	dtn_build_result *res = NULL;
-	dtn_error err;
+	dtn_error err = {0};
 	int rc, code = EXIT_OK;
 
 	rc = dtn_build_daytona(c, b, dtn_spec_image(spec),
@@ -220,7 +220,7 @@ static int run_daytona(const struct build_opts *o, const dtn_spec *spec)
 			       .timeout = o->timeout};
 	dtn_daytona *c;
 	dtn_builder *b = NULL;
-	dtn_error err;
+	dtn_error err = {0};
 	int code;
 
 	if (!o->name || !*o->name) {

@@ -48,7 +48,7 @@ static int run(int argc, char **argv)
 		{.name = NULL},
 	};
 	dtn_daytona *c;
-	dtn_error err;
+	dtn_error err = {0};
 	int code, rc;
 
 	if (!cli_parse_args(&cli_cmd_logs, argc, argv, options, &name, 1, &code))

@@ -65,6 +65,7 @@ int dtn_daytona_new(dtn_daytona **out, const dtn_daytona_opts *opts, dtn_error *
 	dtn_daytona *c;
 	int rc;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if (!opts)
 		opts = &none;

@@ -248,7 +248,7 @@ static int load_dotenv(dtn__dotenv *env, char *shown, size_t shown_size, const c
 {
 	char *path, *text = NULL;
 	size_t len;
-	dtn_error ferr;
+	dtn_error ferr = {0};
 	int rc;
 
 	path = dir ? dtn__path_join(dir, file) : dtn__strdup(file);

@@ -219,7 +219,7 @@ static bool pause_before_retry(dtn__logstream *s)
 static int attempt(dtn__logstream *s, int *failures)
 {
 	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
-	dtn_error err;
+	dtn_error err = {0};
 	int rc, over = 0;
 
 	s->got_data = false;

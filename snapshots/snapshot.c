@@ -232,6 +232,7 @@ int dtn_snapshot_create_body(char **out, const dtn_daytona *c, const dtn_snapsho
 	char *text, *copy;
 	int rc;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if ((rc = check_params(p, err)) < 0)
 		return rc;
@@ -255,6 +256,7 @@ int dtn_snapshot_create(dtn_daytona *c, const dtn_snapshot_params *p, dtn_snapsh
 	json_t *o, *answer = NULL;
 	int rc;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if ((rc = check_params(p, err)) < 0)
 		return rc;
@@ -311,6 +313,7 @@ int dtn_snapshot_get(dtn_daytona *c, const char *id_or_name, dtn_snapshot **out,
 	dtn_span *span;
 	int rc;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if (!id_or_name || !*id_or_name)
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot named");
@@ -419,6 +422,7 @@ int dtn_snapshot_list(dtn_daytona *c, const dtn_snapshot_list_opts *opts,
 	size_t cap = 0;
 	int rc = 0;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if (o->page < 0 || o->limit < 0)
 		return dtn__error_set(err, DTN_EINVAL, "a page or limit cannot be negative");
@@ -454,7 +458,7 @@ static int wait_gone(dtn_daytona *c, const char *id, const char *shown, dtn_erro
 {
 	for (;;) {
 		dtn_snapshot *s = NULL;
-		dtn_error gerr;
+		dtn_error gerr = {0};
 		int rc;
 
 		if ((rc = dtn__api_sleep(c, c->poll_ms, err)) < 0) {
@@ -481,6 +485,7 @@ int dtn_snapshot_delete(dtn_daytona *c, const char *id_or_name, bool wait, dtn_e
 	char *id = NULL, *path = NULL, what[600];
 	int rc;
 
+	dtn_error_clear(err);
 	if ((rc = resolve_id(c, id_or_name, &id, err)) < 0)
 		goto out;
 	dtn_span_set_str(span, "daytona.snapshot.id", id);
@@ -506,6 +511,7 @@ int dtn_snapshot_activate(dtn_daytona *c, const char *id_or_name, dtn_snapshot *
 	json_t *answer = NULL;
 	int rc;
 
+	dtn_error_clear(err);
 	if (out)
 		*out = NULL;
 	if ((rc = resolve_id(c, id_or_name, &id, err)) < 0)
@@ -596,7 +602,7 @@ static int maybe_stream(waiter *w, dtn_error *err)
 {
 	const dtn_snapshot *s = w->cur;
 	char *url = NULL;
-	dtn_error uerr;
+	dtn_error uerr = {0};
 	int rc;
 
 	if (!w->logs || w->stream || !s->dockerfile || w->url_tries >= 3 ||
@@ -708,7 +714,7 @@ static void waiter_span(waiter *w, const char *name)
 static int run_wait(waiter *w, bool initial_line, dtn_error *err)
 {
 	int rc = 0, src;
-	dtn_error serr;
+	dtn_error serr = {0};
 
 	w->state_since = dtn__now_ms();
 	if (initial_line && (rc = report_state(w, w->cur->state, NULL)) < 0)
@@ -738,7 +744,7 @@ static int read_to_end(dtn_daytona *c, dtn__logstream *s, dtn_error *err);
 static int failed_log(waiter *w, dtn_error *err)
 {
 	char *url = NULL;
-	dtn_error uerr;
+	dtn_error uerr = {0};
 	int rc;
 
 	if (!w->logs || w->streamed || !w->cur->dockerfile ||
@@ -770,6 +776,7 @@ int dtn_snapshot_wait(dtn_daytona *c, const dtn_snapshot *from, const dtn_snapsh
 	waiter w = {.c = c, .log = o->log, .payload = o->payload, .logs = o->logs};
 	int rc;
 
+	dtn_error_clear(err);
 	*out = NULL;
 	if (!from)
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot to wait for");
@@ -810,8 +817,9 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 	waiter w = {.c = c, .log = log, .payload = payload};
 	char *url = NULL;
 	int rc, src;
-	dtn_error serr;
+	dtn_error serr = {0};
 
+	dtn_error_clear(err);
 	if (!id_or_name || !*id_or_name)
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot named");
 	if ((rc = get_snapshot(c, id_or_name, &w.cur, err)) < 0)
