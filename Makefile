@@ -7,6 +7,7 @@
 #   make valgrind        the test suite under valgrind
 #   make fuzz            build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #   make bench           benchmarks
+#   make base-image      the local busybox base image of examples/hello (buildah, podman or docker)
 #   make install PREFIX=/usr/local DESTDIR=
 
 VERSION := $(shell sed -n 's/^\#define DTN_VERSION "\(.*\)"/\1/p' core/dtn_core.h)
@@ -59,7 +60,7 @@ SHARED := $(B)/libdtn.so
 TOOL := $(B)/dtn-build
 
 .PHONY: installcheck all check asan ubsan valgrind fuzz bench install uninstall clean headers symbols \
-	test-bins
+	test-bins base-image
 
 all: $(STATIC) $(SHARED) $(TOOL)
 
@@ -118,6 +119,11 @@ symbols: $(SHARED)
 installcheck: all
 	tests/install-check
 
+# A tiny image FROM scratch with Debian's busybox-static, tagged localhost/dtn/busybox:1, so that
+# the examples build locally without a registry; made once, kept afterwards.
+base-image:
+	scripts/base-image --if-missing
+
 asan:
 	$(MAKE) B=build/asan SAN="-fsanitize=address -fno-omit-frame-pointer" CFLAGS="-O1 -g" check
 
@@ -152,8 +158,15 @@ $(BENCH_BIN): bench/bench_context.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(DEP_LIBS)
 
-bench: all $(BENCH_BIN)
+BENCH_OTEL_BIN := $(B)/bench/bench_otel
+
+$(BENCH_OTEL_BIN): bench/bench_otel.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(DEP_LIBS)
+
+bench: all $(BENCH_BIN) $(BENCH_OTEL_BIN)
 	$(BENCH_BIN) -n $(BENCH_RUNS) $(B)/bench
+	$(BENCH_OTEL_BIN) -n $(BENCH_RUNS) $(B)/bench
 
 install: all
 	@mkdir -p $(B)
