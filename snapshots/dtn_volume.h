@@ -109,7 +109,8 @@ typedef struct dtn_volume_wait_opts {
 
 /*
  * Polls the volume `from` (by name, every poll interval, under the client's deadline) until it
- * is ready; `from` is the state to start from, so a volume already ready costs no request.
+ * is ready. `from` is a volume these functions returned, the state to start from: a volume
+ * already ready costs no request.
  * On success *out (may be NULL) is the ready volume, owned by the caller. Errors: DTN_EBUILD
  * (state error, with its errorReason), DTN_ENOTFOUND (the volume was deleted or replaced by
  * another of the same name), DTN_ETIMEOUT (naming the last state), DTN_EINTR, DTN_EUSER (the
@@ -236,8 +237,8 @@ int dtn_sandbox_create(dtn_daytona *c, const dtn_sandbox_params *p, const dtn_sa
 		       dtn_sandbox **out, dtn_error *err);
 
 /*
- * Polls the sandbox `from` by id until it is started, as step 4 of dtn_sandbox_create. Errors
- * as there. `opts` may be NULL; its no_wait is ignored.
+ * Polls the sandbox `from` (one these functions returned) by id until it is started, as step 4
+ * of dtn_sandbox_create. Errors as there. `opts` may be NULL; its no_wait is ignored.
  */
 int dtn_sandbox_wait(dtn_daytona *c, const dtn_sandbox *from, const dtn_sandbox_opts *opts,
 		     dtn_sandbox **out, dtn_error *err);

@@ -536,13 +536,12 @@ int dtn_sandbox_wait(dtn_daytona *c, const dtn_sandbox *from, const dtn_sandbox_
 
 /* ---- create ---- */
 
-static int phase(dtn_daytona *c, const dtn_sandbox_opts *o, const char *fmt, const char *a,
-		 const char *b)
+/* A phase line: `fmt` with one %s, the (printable) `arg`. */
+static int phase(dtn_daytona *c, const dtn_sandbox_opts *o, const char *fmt, const char *arg)
 {
-	char line[1200], sa[512], sb[512];
+	char line[1200], shown[512];
 
-	snprintf(line, sizeof(line), fmt, dtn__printable(sa, sizeof(sa), a),
-		 dtn__printable(sb, sizeof(sb), b));
+	snprintf(line, sizeof(line), fmt, dtn__printable(shown, sizeof(shown), arg));
 	return dtn__api_log(c, o->log, o->payload, DTN_LOG_PHASE, line, strlen(line)) != 0
 		       ? DTN_EUSER
 		       : 0;
@@ -559,7 +558,7 @@ static int ensure_volumes(dtn_daytona *c, const dtn_sandbox_params *p, const dtn
 		dtn_volume *v = NULL;
 		int rc;
 
-		if (phase(c, o, "volume %s: making sure it exists and is ready", m->volume, "") < 0)
+		if (phase(c, o, "volume %s: making sure it exists and is ready", m->volume) < 0)
 			return dtn__error_set(err, DTN_EUSER, "stopped by the log callback");
 		if ((rc = dtn_volume_ensure(c, m->volume, &wo, &v, err)) < 0)
 			return rc;
@@ -608,7 +607,7 @@ static int create(dtn_daytona *c, const dtn_sandbox_params *p, const dtn_sandbox
 	if ((rc = check_params(p, err)) < 0 || (rc = ensure_volumes(c, p, o, &ids, err)) < 0 ||
 	    (rc = create_json(c, p, (const char *const *)ids.items, &body, err)) < 0)
 		goto out;
-	if ((rc = phase(c, o, "creating a sandbox from snapshot %s%s", p->snapshot, "")) < 0) {
+	if ((rc = phase(c, o, "creating a sandbox from snapshot %s", p->snapshot)) < 0) {
 		rc = dtn__error_set(err, rc, "stopped by the log callback");
 		goto out;
 	}

@@ -282,7 +282,6 @@ typedef struct waiter {
 static int report_state(waiter *w, const char *previous)
 {
 	char line[600], shown[512];
-	int n;
 
 	if (previous)
 		dtn_span_add_event(w->span, "daytona.volume.state_change",
@@ -290,14 +289,11 @@ static int report_state(waiter *w, const char *previous)
 						DTN_ATTR_STR("daytona.volume.previous_state",
 							     previous)},
 				   2);
-	n = snprintf(line, sizeof(line), "volume %s: %s",
-		     dtn__printable(shown, sizeof(shown), w->cur->name), w->cur->state);
-	if (n < 0)
-		return 0;
-	if (dtn__api_log(w->c, w->log, w->payload, DTN_LOG_STATE, line,
-			 strlen(line)) != 0)
-		return DTN_EUSER;
-	return 0;
+	snprintf(line, sizeof(line), "volume %s: %s",
+		 dtn__printable(shown, sizeof(shown), w->cur->name), w->cur->state);
+	return dtn__api_log(w->c, w->log, w->payload, DTN_LOG_STATE, line, strlen(line)) != 0
+		       ? DTN_EUSER
+		       : 0;
 }
 
 /* 1 when the volume is ready, 0 to go on waiting, or an error for a state it cannot leave. */

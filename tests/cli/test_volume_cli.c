@@ -159,9 +159,9 @@ static void test_cli_volume_cli__failures_and_exit_codes(void **state)
 	tu_run_free(&r);
 
 	tu_server_scenario(&srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 6000000}}}");
-	r = dtn("volume", "create", "slow", "--wait", "--timeout", "1", NULL);
+	r = dtn("volume", "create", "slow", "--wait", "--timeout", "2", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "volume \"slow\" was not ready when the time limit of 1 s ran out "
+	assert_contains(r.err, "volume \"slow\" was not ready when the time limit of 2 s ran out "
 			       "(state: pending_create)");
 	tu_run_free(&r);
 }

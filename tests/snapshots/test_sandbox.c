@@ -505,7 +505,7 @@ static void test_snapshots_sandbox__start_failure_while_polling(void **state)
 
 static void test_snapshots_sandbox__deadline_while_starting(void **state)
 {
-	dtn_daytona *c = client_with((dtn_daytona_opts){.timeout_ms = 400});
+	dtn_daytona *c = client_with((dtn_daytona_opts){.timeout_ms = 1000});
 	dtn_sandbox *s = (dtn_sandbox *)&s;
 	dtn_error err;
 

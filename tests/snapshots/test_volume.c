@@ -192,6 +192,8 @@ static void test_snapshots_volume__create_then_wait_until_ready(void **state)
 	dtn_error err;
 
 	(void)state;
+	/* creating lasts long enough (480 ms) for the 20 ms polls to see it on a busy machine */
+	tu_server_scenario(&srv, "{\"names\": {\"v1\": {\"volume_creating_ms\": 8000}}}");
 	assert_int_equal(dtn_volume_create(c, "v1", &v, &err), 0);
 	assert_string_equal(v->name, "v1");
 	assert_string_equal(v->state, "pending_create");
@@ -350,7 +352,7 @@ static void test_snapshots_volume__delete_refused_while_in_use(void **state)
 
 static void test_snapshots_volume__deadline_names_the_state(void **state)
 {
-	dtn_daytona *c = client_with((dtn_daytona_opts){.timeout_ms = 300});
+	dtn_daytona *c = client_with((dtn_daytona_opts){.timeout_ms = 1000});
 	dtn_volume *v = (dtn_volume *)&v;
 	dtn_error err;
 
