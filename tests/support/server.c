@@ -201,18 +201,28 @@ void tu_server_stop(tu_server *srv)
 typedef struct growbuf {
 	char *data;
 	size_t len;
+	size_t cap;
 } growbuf;
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *payload)
 {
 	growbuf *g = payload;
 	size_t n = size * nmemb;
-	char *p = realloc(g->data, g->len + n + 1);
 
-	if (!p)
-		return 0;
-	memcpy(p + g->len, ptr, n);
-	g->data = p;
+	/* Doubling keeps fetching a large stored object linear. */
+	if (g->len + n + 1 > g->cap) {
+		size_t cap = g->cap ? g->cap : 4096;
+		char *p;
+
+		while (cap < g->len + n + 1)
+			cap *= 2;
+		p = realloc(g->data, cap);
+		if (!p)
+			return 0;
+		g->data = p;
+		g->cap = cap;
+	}
+	memcpy(g->data + g->len, ptr, n);
 	g->len += n;
 	g->data[g->len] = '\0';
 	return n;
