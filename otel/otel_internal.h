@@ -155,7 +155,7 @@ char *dtn__otel_percent_decode(const char *s, size_t n);
 
 /* ---- spans ---- */
 
-#define DTN__SPAN_INLINE 480
+#define DTN__SPAN_INLINE 288
 
 typedef struct dtn__span_chunk {
 	struct dtn__span_chunk *next;

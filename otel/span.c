@@ -8,6 +8,7 @@
  * export queue until it is serialised, and a thread's chain of current spans.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -265,6 +266,45 @@ static const char *span_strdup(dtn_span *s, const char *str)
 	return p;
 }
 
+/* ---- recycling ---- */
+
+/*
+ * Spans are mostly ended on one thread and freed on the exporter's, which costs the allocator
+ * dearly (memory moving between arenas, fresh pages for every burst). Freed spans wait in a
+ * small pool instead and the next dtn_span_start takes one from there.
+ */
+#define POOL_MAX 1024
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static dtn_span *pool;
+static size_t pool_len;
+
+static dtn_span *span_alloc_struct(void)
+{
+	dtn_span *s;
+
+	pthread_mutex_lock(&pool_lock);
+	if ((s = pool)) {
+		pool = s->prev_current;
+		pool_len--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return s ? s : dtn__malloc(sizeof(*s));
+}
+
+static void span_release_struct(dtn_span *s)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (pool_len < POOL_MAX) {
+		s->prev_current = pool;
+		pool = s;
+		pool_len++;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	dtn__free(s);
+}
+
 /* ---- reference counts ---- */
 
 static void span_free(dtn_span *s)
@@ -278,7 +318,7 @@ static void span_free(dtn_span *s)
 		dtn__free(c);
 		c = next;
 	}
-	dtn__free(s);
+	span_release_struct(s);
 	if (prev)
 		dtn__span_unref(prev);
 	dtn__otel_unref(o);
@@ -350,7 +390,7 @@ dtn_span *dtn_span_start_ex(const char *name, dtn_span_kind kind, const dtn_span
 
 	if (!o || !o->cfg.enabled || !name)
 		return NULL;
-	if (!(s = dtn__malloc(sizeof(*s))))
+	if (!(s = span_alloc_struct()))
 		return NULL;
 	memset(s, 0, offsetof(dtn_span, inline_mem));
 	atomic_init(&s->refs, 1);
