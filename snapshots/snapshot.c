@@ -830,22 +830,24 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 				    w.cur->name, w.cur->image_name ? w.cur->image_name : "(unknown)");
 		goto out;
 	}
-	if ((rc = logs_url(c, w.cur, &url, err)) < 0)
-		goto out;
-	follow = follow && !dtn_snapshot_state_is_final(w.cur->state);
 	waiter_span(&w, "SnapshotService.logs");
-	if ((rc = dtn__logstream_start(&w.stream, c, url, follow, log, payload, err)) < 0)
+	if (follow && !dtn_snapshot_state_is_final(w.cur->state)) {
+		/* as a build's own wait: the stream opens once it runs (a pending build has no
+		 * runner, so no log yet), and a failure between polls still shows its log */
+		w.logs = true;
+		if ((rc = run_wait(&w, true, err)) == 0)
+			rc = failed_log(&w, err);
 		goto end_span;
-	if (follow) {
-		rc = run_wait(&w, true, err);
-	} else {
-		rc = read_to_end(c, w.stream, err);
-		src = dtn__logstream_finish(w.stream, true, &serr);
-		if (rc == 0 && src < 0) {
-			rc = src;
-			if (err)
-				*err = serr;
-		}
+	}
+	if ((rc = logs_url(c, w.cur, &url, err)) < 0 ||
+	    (rc = dtn__logstream_start(&w.stream, c, url, false, log, payload, err)) < 0)
+		goto end_span;
+	rc = read_to_end(c, w.stream, err);
+	src = dtn__logstream_finish(w.stream, true, &serr);
+	if (rc == 0 && src < 0) {
+		rc = src;
+		if (err)
+			*err = serr;
 	}
 end_span:
 	dtn_span_end_op(w.span, rc, err);
