@@ -14,6 +14,7 @@
 
 #include "server.h"
 #include "testutil.h"
+#include "transcript.h"
 
 static tu_server srv;
 static char dir[PATH_MAX];
@@ -70,6 +71,7 @@ static void assert_contains(const char *text, const char *needle)
 
 static void test_cli_volume_cli__create_list_get_delete(void **state)
 {
+	char *want, *got;
 	tu_run r;
 	json_t *j;
 
@@ -78,6 +80,13 @@ static void test_cli_volume_cli__create_list_get_delete(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "no volumes\n");
 	tu_run_free(&r);
+	/* configured from DAYTONA_API_KEY, DAYTONA_API_URL and DAYTONA_TARGET alone, the list is
+	 * the recorded session's client-from-env call */
+	want = tu_transcript_calls("client-from-env", "api");
+	got = tu_server_calls(&srv, "api");
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
 
 	r = dtn("volume", "create", "data", "--wait", NULL);
 	assert_int_equal(r.status, 0);
