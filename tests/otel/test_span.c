@@ -339,6 +339,7 @@ static void test_otel_span__operation_metrics_and_usage(void **state)
 	(void)state;
 	dtn_span_end_op(ok, 0, NULL);
 	bad = dtn_span_start_op("SnapshotService.create", NULL);
+	dtn_error_clear(&err);
 	dtn__error_set(&err, DTN_ETIMEOUT, "the build did not finish in 60 s");
 	dtn_span_end_op(bad, DTN_ETIMEOUT, &err);
 	text = finish(o);
