@@ -590,6 +590,48 @@ static void test_snapshots_snapshot__delete_and_activate_by_name(void **state)
 	dtn_daytona_free(c);
 }
 
+static void test_snapshots_snapshot__allocation_failures(void **state)
+{
+	static const char dto[] =
+		"{\"id\":\"f63708ba-fd7e-4311-8d86-64b4cc2d59cc\",\"name\":\"wire-snap\","
+		"\"state\":\"active\",\"entrypoint\":[\"sleep\",\"infinity\"],\"cpu\":1,"
+		"\"mem\":1,\"disk\":3,\"regionIds\":[\"us\"],\"buildInfo\":{\"dockerfileContent\":"
+		"\"FROM a:1\\n\",\"contextHashes\":[\"h1\",\"h2\"]}}";
+	json_t *j = json_loads(dto, 0, NULL);
+	dtn_snapshot_params p = {.name = "n", .dockerfile = "FROM a:1",
+				 .context_hashes = DTN_STRV("h1"), .entrypoint = DTN_STRV("x")};
+
+	(void)state;
+	assert_non_null(j);
+	for (long n = 1;; n++) {
+		dtn_snapshot *s = NULL, *copy = NULL;
+		char *text = NULL;
+		int rc;
+
+		tu_fail_alloc_after(n);
+		rc = dtn__snapshot_from_json(&s, j, NULL);
+		if (rc == 0 && (copy = dtn_snapshot_dup(s)) == NULL)
+			rc = DTN_ENOMEM;
+		if (rc == 0)
+			rc = dtn_snapshot_create_body(&text, NULL, &p, NULL);
+		tu_alloc_reset();
+		dtn_snapshot_free(copy);
+		if (rc == 0) {
+			assert_string_equal(s->context_hashes[1], "h2");
+			assert_string_equal(s->entrypoint[0], "sleep");
+			assert_int_equal(s->memory, 1);
+			assert_non_null(strstr(text, "ENTRYPOINT [\\\"x\\\"]"));
+			dtn_free(text);
+			dtn_snapshot_free(s);
+			break;
+		}
+		assert_int_equal(rc, DTN_ENOMEM);
+		assert_null(text);
+		dtn_snapshot_free(s);
+	}
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +651,7 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshots_snapshot__name_taken, setup),
 		cmocka_unit_test_setup(test_snapshots_snapshot__get_and_list_pages, setup),
 		cmocka_unit_test_setup(test_snapshots_snapshot__delete_and_activate_by_name, setup),
+		cmocka_unit_test(test_snapshots_snapshot__allocation_failures),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
