@@ -294,6 +294,8 @@ static void test_snapshots_volume__delete_by_name_and_id_and_wait(void **state)
 	assert_int_equal(dtn_volume_get(c, "old", &v, &err), DTN_ENOTFOUND);
 	/* a name is looked up, an id deleted directly (as the SDKs do) */
 	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/old"), 2);
+	/* old2 stays pending_delete long enough to be seen so, however slow the machine */
+	tu_server_scenario(&srv, "{\"names\": {\"old2\": {\"volume_deleting_ms\": 600000}}}");
 	snprintf(id, sizeof(id), "%s", seed("old2", "error"));
 	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_delete(c, id, false, &err), 0);
