@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "otlp_check.h"
@@ -239,6 +242,60 @@ static void test_cli_trace__hung_receiver_within_budget(void **state)
 	tu_otlp_stop(rcv);
 }
 
+/* Ctrl-C while a request hangs: exit 130, the root span says cancelled, the request's span is
+ * not an error (a cancel on purpose). */
+static void test_cli_trace__interrupt_ends_spans_cancelled(void **state)
+{
+	tu_otlp *rcv = tu_otlp_start("hang");
+	char api[128], *text;
+	json_t *spans, *root, *get;
+	int status = -1;
+	pid_t pid;
+
+	(void)state;
+	snprintf(api, sizeof(api), "%s/api", tu_otlp_url(rcv));
+	setenv("DAYTONA_API_URL", api, 1);
+	setenv("DAYTONA_API_KEY", "test-key", 1);
+	if ((pid = fork()) == 0) {
+		const char *tool = tu_dtn_build();
+		freopen("/dev/null", "w", stdout);
+		freopen("/dev/null", "w", stderr);
+		if (chdir(dir) == 0)
+			execl(tool, tool, "--trace-file", trace, "snapshot", "list", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	unsetenv("DAYTONA_API_URL");
+	unsetenv("DAYTONA_API_KEY");
+	assert_int_equal(tu_otlp_wait(rcv, 1, 20000), 1);
+	kill(pid, SIGINT);
+	for (int i = 0; i < 400 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("dtn-build did not end after SIGINT");
+	}
+	assert_int_equal(WEXITSTATUS(status), 130);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build snapshot");
+	get = tu_otlp_find(spans, "GET");
+	assert_non_null(root);
+	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "cancelled");
+	assert_int_equal(tu_otlp_attr_int(root, "process.exit.code"), 130);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "status"),
+							    "code")), 2);
+	assert_non_null(get);
+	assert_null(tu_otlp_attr(get, "error.type"));
+	assert_null(json_object_get(get, "status"));
+	/* the API key stays out of the trace */
+	text = json_dumps(spans, 0);
+	assert_null(strstr(text, "test-key"));
+	free(text);
+	json_decref(spans);
+	tu_otlp_stop(rcv);
+}
+
 static void test_cli_trace__over_otlp(void **state)
 {
 	tu_otlp *rcv = tu_otlp_start("");
@@ -356,6 +413,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_trace__usage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__hung_receiver_within_budget, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__interrupt_ends_spans_cancelled,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__over_otlp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_a_waterfall, setup,
 						teardown),

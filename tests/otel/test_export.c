@@ -280,6 +280,30 @@ static void test_otel_export__full_queue_drops_and_counts(void **state)
 	tu_otlp_stop(r);
 }
 
+/* Without any flush, spans go out after OTEL_BSP_SCHEDULE_DELAY and metrics every
+ * OTEL_METRIC_EXPORT_INTERVAL. */
+static void test_otel_export__periodic_export(void **state)
+{
+	tu_otlp *r = tu_otlp_start("");
+	bool spans = false, metrics = false;
+	dtn_otel *o;
+
+	(void)state;
+	setenv("OTEL_BSP_SCHEDULE_DELAY", "100", 1);
+	setenv("OTEL_METRIC_EXPORT_INTERVAL", "100", 1);
+	o = start(r);
+	one_span("Export.periodic");
+	dtn_counter_add("dtn.builds", "{build}", 1, NULL, 0);
+	assert_int_equal(tu_otlp_wait(r, 2, 10000), 2);
+	for (size_t i = 0; i < 2; i++) {
+		spans |= !strcmp(tu_otlp_get(r, i)->path, "/v1/traces");
+		metrics |= !strcmp(tu_otlp_get(r, i)->path, "/v1/metrics");
+	}
+	assert_true(spans && metrics);
+	assert_int_equal(dtn_otel_shutdown(o, 5000), 0);
+	tu_otlp_stop(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +316,7 @@ int main(void)
 				       setup),
 		cmocka_unit_test_setup(test_otel_export__hung_receiver_keeps_the_budget, setup),
 		cmocka_unit_test_setup(test_otel_export__full_queue_drops_and_counts, setup),
+		cmocka_unit_test_setup(test_otel_export__periodic_export, setup),
 	};
 
 	return cmocka_run_group_tests_name("otel/export", tests, NULL, NULL);
