@@ -597,6 +597,19 @@ static int build_run(build *s)
 }
 
 /* The span of the whole build: engine, image tag and whether it was reused. */
+/* dtn.builds and dtn.build.duration, as the Daytona backend records them. */
+static void record_outcome(const dtn_span *span, int rc)
+{
+	const char *outcome = rc == 0 ? "success" : rc == DTN_EINTR ? "cancelled"
+						: rc == DTN_EBUILD ? "build_failed"
+								   : "error";
+	dtn_attr attrs[] = {DTN_ATTR_STR("dtn.command", "build"),
+			    DTN_ATTR_STR("dtn.outcome", outcome)};
+
+	dtn_counter_add("dtn.builds", "{build}", 1, attrs + 1, 1);
+	dtn_histogram_record("dtn.build.duration", "s", dtn_span_elapsed(span), attrs, 2);
+}
+
 static void end_span(dtn_span *span, build *s, int rc)
 {
 	if (s->res && s->kind) {
@@ -608,6 +621,7 @@ static void end_span(dtn_span *span, build *s, int rc)
 		dtn_span_set_str(span, "dtn.build.identity", s->res->pub.identity);
 		dtn_span_set_bool(span, "dtn.reused", s->res->pub.reused);
 	}
+	record_outcome(span, rc);
 	dtn_span_end_op(span, rc, rc < 0 ? s->err : NULL);
 }
 

@@ -21,7 +21,6 @@ static struct {
 	dtn_otel *otel;
 	dtn_span *root;
 	const char *command;
-	struct timespec start;
 	int last_code;          /* the last library error met (cli_exit_code) */
 } T;
 
@@ -82,7 +81,6 @@ void cli_otel_start(const char *command)
 	char name[128];
 	dtn_error err;
 
-	clock_gettime(CLOCK_MONOTONIC, &T.start);
 	T.command = command;
 	/* A viewer of trace files makes none (and must not truncate the file it reads). */
 	if (strcmp(command, "trace") == 0)
@@ -174,23 +172,6 @@ static void root_error(int exit_code)
 	dtn_span_record_error(T.root, code, type ? type : "_OTHER", dtn_strerror(code));
 }
 
-static const char *outcome(int exit_code)
-{
-	if (exit_code == EXIT_OK)
-		return "success";
-	if (exit_code == EXIT_INTERRUPTED)
-		return "cancelled";
-	return T.last_code == DTN_EBUILD ? "build_failed" : "error";
-}
-
-static double elapsed_s(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - T.start.tv_sec) + (double)(now.tv_nsec - T.start.tv_nsec) / 1e9;
-}
-
 int cli_otel_finish(int exit_code)
 {
 	struct timespec t0, t1;
@@ -204,12 +185,8 @@ int cli_otel_finish(int exit_code)
 			root_error(exit_code);
 		else
 			dtn_span_set_status(T.root, DTN_SPAN_OK, NULL);
-		if (strcmp(T.command, "build") == 0) {
-			dtn_attr attrs[] = {DTN_ATTR_STR("dtn.command", T.command),
-					    DTN_ATTR_STR("dtn.outcome", outcome(exit_code))};
-			dtn_histogram_record("dtn.build.duration", "s", elapsed_s(), attrs, 2);
-			dtn_counter_add("dtn.builds", "{build}", 1, attrs + 1, 1);
-		}
+		/* dtn.builds and dtn.build.duration come from the backends (the library), so
+		 * applications get them too. */
 		dtn_span_end(T.root);
 		T.root = NULL;
 	}

@@ -257,6 +257,9 @@ dtn_span *dtn_span_current(void);
  */
 dtn_span *dtn_span_set_current(dtn_span *span);
 
+/* Seconds since the span started (0 for NULL), for metrics measured with it. */
+double dtn_span_elapsed(const dtn_span *span);
+
 /* Whether the span records (not NULL and sampled). */
 bool dtn_span_is_recording(const dtn_span *span);
 

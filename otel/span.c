@@ -633,6 +633,11 @@ dtn_span *dtn_span_set_current(dtn_span *span)
 	return old;
 }
 
+double dtn_span_elapsed(const dtn_span *span)
+{
+	return span ? (double)(dtn__otel_now_ns() - span->start_ns) / 1e9 : 0;
+}
+
 bool dtn_span_is_recording(const dtn_span *span)
 {
 	return span && span->recording;
