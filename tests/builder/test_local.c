@@ -594,6 +594,46 @@ static void test_builder_local__bad_input(void **st)
 	dtn_image_free(img);
 }
 
+/* Every allocation of a build, made to fail in turn: an error, never a crash or a leak. */
+static void test_builder_local__allocation_failures(void **st)
+{
+	dtn_image *img = dtn_image_base("localhost/dtn/busybox:1");
+	dtn_builder *b = new_builder();
+	int rc = DTN_ENOMEM;
+	char p[PATH_MAX];
+	long n;
+
+	(void)st;
+	/* files of a directory without a .dockerignore: the rules' own failures are the walk's */
+	tu_write(state, "plain/dir/a.txt", "a\n");
+	tu_write(state, "plain/b.txt", "b\n");
+	path_of(p, sizeof(p), "state/plain");
+	dtn_image_resolve_from(img, p);
+	dtn_image_add_local_dir(img, "dir", "/srv/dir", NULL);
+	dtn_image_add_local_file(img, "b.txt", "/srv/");
+	dtn_image_run_commands(img, DTN_STRV("true"));
+	assert_int_equal(dtn_image_status(img), 0);
+	for (n = 1; n < 5000 && rc != 0; n++) {
+		dtn_local_result *res = NULL;
+		dtn_error err;
+
+		tu_fail_alloc_after(n);
+		rc = dtn_build_local(b, img, &(dtn_local_opts){.name = "demo", .engine = fake,
+							       .tmp_dir = tmp},
+				     &res, &err);
+		tu_alloc_reset();
+		if (rc != 0 && rc != DTN_ENOMEM)
+			fail_msg("allocation %ld failing gave %d: %s", n, rc, err.message);
+		assert_true(rc == 0 ? res != NULL : res == NULL);
+		dtn_local_result_free(res);
+		assert_true(dir_is_empty(tmp));
+	}
+	assert_int_equal(rc, 0);
+	assert_true(n > 10);
+	dtn_builder_free(b);
+	dtn_image_free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +650,7 @@ int main(void)
 		cmocka_unit_test_setup(test_builder_local__callback_stops, reset),
 		cmocka_unit_test_setup(test_builder_local__replace_removes_earlier_builds, reset),
 		cmocka_unit_test_setup(test_builder_local__bad_input, reset),
+		cmocka_unit_test_setup(test_builder_local__allocation_failures, reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
