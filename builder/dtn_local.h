@@ -20,8 +20,9 @@
  * a shell. Global options for the engine (before its command) come from opts->engine_args, else
  * from the environment variable DTN_BUILDAH_ARGS, DTN_PODMAN_ARGS or DTN_DOCKER_ARGS, split at
  * blanks: for example DTN_BUILDAH_ARGS="--storage-driver vfs --root /srv/images". The engines'
- * own variables pass through unchanged (buildah honours STORAGE_DRIVER, BUILDAH_ISOLATION,
- * BUILDAH_LAYERS). When buildah finds no OCI runtime (neither crun nor runc on PATH) and
+ * own variables pass through unchanged (buildah honours BUILDAH_ISOLATION, BUILDAH_LAYERS and
+ * CONTAINERS_STORAGE_CONF; its storage driver is chosen with --storage-driver or in
+ * storage.conf, not by STORAGE_DRIVER). When buildah finds no OCI runtime (neither crun nor runc on PATH) and
  * BUILDAH_ISOLATION is not set, dtn asks it for chroot isolation, the only one that can run RUN
  * steps then.
  */

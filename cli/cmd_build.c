@@ -40,8 +40,8 @@ static const char usage[] =
 	"A local build is tagged dtn/<name>:<identity>, the identity being a SHA-256 digest of\n"
 	"the Dockerfile and the contexts' identities. The engine's global options come from\n"
 	"DTN_BUILDAH_ARGS, DTN_PODMAN_ARGS or DTN_DOCKER_ARGS (split at blanks), e.g.\n"
-	"DTN_BUILDAH_ARGS=\"--storage-driver vfs\"; buildah also honours STORAGE_DRIVER and\n"
-	"BUILDAH_ISOLATION.\n"
+	"DTN_BUILDAH_ARGS=\"--storage-driver vfs\"; buildah also honours BUILDAH_ISOLATION and\n"
+	"CONTAINERS_STORAGE_CONF (but not STORAGE_DRIVER).\n"
 	"\n"
 	"Exit codes: 0 built (or reused), 1 the build failed (its last lines are shown), 2 usage\n"
 	"or spec error, 3 configuration error (no engine, bad credentials), 130 interrupted.\n";
