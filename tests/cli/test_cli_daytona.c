@@ -296,7 +296,7 @@ static void test_cli_daytona__logs(void **state)
 static void test_cli_daytona__interrupt_exits_130(void **state)
 {
 	char *argv[] = {(char *)"/usr/bin/timeout", (char *)"--preserve-status", (char *)"-s",
-			(char *)"INT", (char *)"2", (char *)tu_dtn_build(), (char *)"build", spec_path,
+			(char *)"INT", (char *)"5", (char *)tu_dtn_build(), (char *)"build", spec_path,
 			(char *)"--daytona", NULL};
 	tu_run r;
 
