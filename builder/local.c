@@ -579,18 +579,27 @@ static int traced(build *s, const char *name, int (*fn)(build *))
 	return rc;
 }
 
+/* Between phases: whether the build was cancelled meanwhile. */
+static int cancelled(build *s)
+{
+	if (s->o->cancel && *s->o->cancel)
+		return dtn__error_set(s->err, DTN_EINTR, "interrupted");
+	return 0;
+}
+
 static int build_run(build *s)
 {
 	int rc;
 
 	if ((rc = prepare_engine(s)) < 0 || (rc = traced(s, "LocalBuild.identify",
-							  identify_phase)) < 0)
+							  identify_phase)) < 0 ||
+	    (rc = cancelled(s)) < 0)
 		return rc;
 	if (s->o->if_changed && (rc = traced(s, "LocalBuild.lookup", lookup_phase)) < 0)
 		return rc;
 	if (s->res->pub.reused)
 		return 0;
-	if ((rc = traced(s, "LocalBuild.assemble", assemble)) < 0 ||
+	if ((rc = traced(s, "LocalBuild.assemble", assemble)) < 0 || (rc = cancelled(s)) < 0 ||
 	    (rc = traced(s, "LocalBuild.engineBuild", build_phase)) < 0)
 		return rc;
 	return s->o->replace ? traced(s, "LocalBuild.removeEarlier", remove_earlier) : 0;

@@ -519,6 +519,24 @@ static void test_builder_local__cancel_ends_the_process_group(void **st)
 	dtn_image_free(img);
 }
 
+static void test_builder_local__cancelled_before_the_engine(void **st)
+{
+	dtn_image *img = project_image(NULL);
+	dtn_local_result *res = NULL;
+	volatile int cancel = 1;
+	char p[PATH_MAX];
+	struct stat sb;
+
+	(void)st;
+	assert_int_equal(build(img, (dtn_local_opts){.cancel = &cancel}, &(seen){0}, &res, NULL),
+			 DTN_EINTR);
+	assert_null(res);
+	path_of(p, sizeof(p), "state/calls");
+	assert_int_not_equal(stat(p, &sb), 0); /* the engine never ran */
+	assert_true(dir_is_empty(tmp));
+	dtn_image_free(img);
+}
+
 static void test_builder_local__timeout_stops_the_engine(void **st)
 {
 	dtn_image *img = project_image("HANG");
@@ -646,6 +664,7 @@ int main(void)
 		cmocka_unit_test_setup(test_builder_local__failed_build_keeps_last_lines, reset),
 		cmocka_unit_test_setup(test_builder_local__long_lines_come_in_pieces, reset),
 		cmocka_unit_test_setup(test_builder_local__cancel_ends_the_process_group, reset),
+		cmocka_unit_test_setup(test_builder_local__cancelled_before_the_engine, reset),
 		cmocka_unit_test_setup(test_builder_local__timeout_stops_the_engine, reset),
 		cmocka_unit_test_setup(test_builder_local__callback_stops, reset),
 		cmocka_unit_test_setup(test_builder_local__replace_removes_earlier_builds, reset),
