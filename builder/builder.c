@@ -117,8 +117,10 @@ static int read_rules(const char *root, dtn__ignore **rules, dtn_error *err)
 	} else if (rc == 0) {
 		if ((rc = dtn__ignore_new(rules)) < 0)
 			dtn__error_set(err, rc, "out of memory");
-		else
-			rc = dtn__ignore_add_text(*rules, text, len, path, err);
+		else if ((rc = dtn__ignore_add_text(*rules, text, len, path, err)) < 0) {
+			dtn__ignore_free(*rules);
+			*rules = NULL;
+		}
 	}
 	dtn__free(text);
 	dtn__free(path);
