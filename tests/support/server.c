@@ -314,7 +314,7 @@ json_t *tu_server_requests(const tu_server *srv, const char *server)
 	snprintf(path, sizeof(path), "/_control/requests%s%s", server ? "?server=" : "",
 		server ? server : "");
 	if (tu_server_control(srv, "GET", path, NULL, &text) == 200)
-		j = json_loads(text, 0, NULL);
+		j = json_loads(text, JSON_ALLOW_NUL, NULL);
 	free(text);
 	return j;
 }
