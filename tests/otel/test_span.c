@@ -480,6 +480,43 @@ static void test_otel_span__bad_trace_file(void **state)
 	assert_int_equal(dtn_otel_new(&o, &(dtn_otel_opts){.version = 2}, &err), DTN_EINVAL);
 }
 
+/* Memory running out anywhere loses telemetry, never more: no crash, no leak. */
+static void test_otel_span__allocation_failures(void **state)
+{
+	long n;
+
+	(void)state;
+	for (n = 1; n < 400; n++) {
+		dtn_otel *o = NULL;
+		dtn_error err;
+		long calls;
+
+		tu_fail_alloc_after(n);
+		if (dtn_otel_new(&o, &(dtn_otel_opts){.version = 1, .trace_file = trace_path},
+				 &err) == 0) {
+			dtn_span *root, *op;
+			dtn_otel_set_default(o);
+			root = dtn_span_start("Root.run", DTN_SPAN_INTERNAL, NULL);
+			dtn_span_set_str(root, "k", "a value long enough to need the arena");
+			dtn_span_set_strv(root, "v", DTN_STRV("x", "y", "z"));
+			op = dtn_span_start_op("SnapshotService.create", NULL);
+			dtn_span_add_event(op, "e", (dtn_attr[]){DTN_ATTR_INT("n", 1)}, 1);
+			dtn_span_end_op(op, DTN_EIO, NULL);
+			dtn_counter_add("dtn.builds", "{build}", 1,
+					(dtn_attr[]){DTN_ATTR_STR("dtn.outcome", "error")}, 1);
+			dtn_span_end(root);
+			dtn_otel_shutdown(o, 2000);
+		} else {
+			assert_null(o);
+		}
+		calls = tu_alloc_calls();
+		tu_alloc_reset();
+		if (calls < n)
+			break; /* a whole run without a failure: every point was covered */
+	}
+	assert_true(n < 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +537,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_otel_span__metric_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_span__null_safe_when_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_span__bad_trace_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_otel_span__allocation_failures, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("otel/span", tests, NULL, NULL);
