@@ -16,6 +16,7 @@ typedef struct loader {
 	const dtn_otel_opts *opts;
 	dtn__otel_warn_fn warn;
 	void *payload;
+	bool warned_port;
 } loader;
 
 static const char *env(const loader *l, const char *name)
@@ -324,7 +325,7 @@ static const signal_names metric_names = {
 	"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_METRICS_EXPORTER", "v1/metrics"
 };
 
-static int load_signal(const loader *l, dtn__otel_signal *sig, const signal_names *nm,
+static int load_signal(loader *l, dtn__otel_signal *sig, const signal_names *nm,
 		       bool otlp, dtn_error *err)
 {
 	const char *which, *v, *base = NULL, *own = NULL;
@@ -354,6 +355,12 @@ static int load_signal(const loader *l, dtn__otel_signal *sig, const signal_name
 		return 0;
 	}
 	sig->otlp = true;
+	/* 4317 is the OTLP/gRPC port: likely a mistake, but the URL is used as it is */
+	if (!l->warned_port && strstr(sig->url, ":4317/")) {
+		l->warned_port = true;
+		l->warn(l->payload, "%s: port 4317 usually serves OTLP/gRPC; dtn-build sends "
+			"OTLP/HTTP (usually port 4318)", own ? nm->endpoint : "the OTLP endpoint");
+	}
 	if ((v = env2(l, nm->headers, "OTEL_EXPORTER_OTLP_HEADERS", &which))) {
 		if ((rc = dtn__otel_parse_headers(&sig->headers, v, &bad)) < 0)
 			return dtn__error_set(err, rc, "out of memory");
@@ -514,7 +521,7 @@ static bool decide_enabled(const loader *l, bool *otlp)
 int dtn__otel_config_load(dtn__otel_config *cfg, const dtn_otel_opts *opts,
 			  dtn__otel_warn_fn warn, void *payload, dtn_error *err)
 {
-	loader l = {opts, warn, payload};
+	loader l = {opts, warn, payload, false};
 	const char *v;
 	dtn__oattr *res = NULL;
 	bool otlp;

@@ -278,6 +278,20 @@ static void test_otel_config__bad_values_warn_and_default(void **state)
 	dtn__otel_config_free(&cfg);
 }
 
+/* The gRPC port with an HTTP exporter is likely a mistake: said once, the URL left alone. */
+static void test_otel_config__grpc_port_warning(void **state)
+{
+	dtn__otel_config cfg;
+
+	(void)state;
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp.example:4317", 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_string_equal(cfg.traces.url, "https://otlp.example:4317/v1/traces");
+	assert_int_equal(warnings, 1);
+	assert_non_null(strstr(last_warning, "4317"));
+	dtn__otel_config_free(&cfg);
+}
+
 static void test_otel_config__batching(void **state)
 {
 	dtn__otel_config cfg;
@@ -399,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup(test_otel_config__per_signal_settings_win, setup),
 		cmocka_unit_test_setup(test_otel_config__protobuf_is_refused_clearly, setup),
 		cmocka_unit_test_setup(test_otel_config__bad_values_warn_and_default, setup),
+		cmocka_unit_test_setup(test_otel_config__grpc_port_warning, setup),
 		cmocka_unit_test_setup(test_otel_config__batching, setup),
 		cmocka_unit_test_setup(test_otel_config__sampler, setup),
 		cmocka_unit_test_setup(test_otel_config__ratio_sampler_decides_by_trace_id, setup),
