@@ -448,6 +448,8 @@ static void *exporter_main(void *arg)
 			break;
 	}
 	drop_queue(o);
+	/* From now on spans ended elsewhere are dropped at once: nobody would take them. */
+	o->closed = true;
 	o->thread_done = true;
 	pthread_cond_broadcast(&o->done);
 	pthread_mutex_unlock(&o->lock);
