@@ -16,8 +16,9 @@ extern const cli_command cli_cmd_trace;
 bool cli_otel_options(int *argc, char **argv, int *exit_code);
 
 /* Starts telemetry as the options and the environment say, and the root span
- * "dtn-build COMMAND". A provider that cannot start is reported and left off. */
-void cli_otel_start(const char *command);
+ * "dtn-build COMMAND" (argv[0] is the command). A provider that cannot start is reported and
+ * left off. */
+void cli_otel_start(int argc, char **argv);
 
 /*
  * Ends the root span with process.exit.code (and error.type, "cancelled" after an interrupt),
@@ -29,6 +30,9 @@ int cli_otel_finish(int exit_code);
 /* The root span, for a command to add attributes (daytona.api.url, dtn.dry_run, ...); NULL
  * when telemetry is off. */
 dtn_span *cli_otel_root(void);
+
+/* daytona.api.url and daytona.target of the client a command uses, on the root span. */
+void cli_otel_daytona(const dtn_daytona *c);
 
 /* Remembers the library error behind a failure (called by cli_exit_code). */
 void cli_otel_note_code(int code);

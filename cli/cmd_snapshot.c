@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_daytona.h"
+#include "cli_otel.h"
 
 static const char usage[] =
 	"usage: dtn-build snapshot list [--page N] [--limit N] [--name TEXT] [--json]\n"
@@ -86,6 +87,7 @@ dtn_daytona *cli_daytona_client(const cli_daytona_flags *f, bool need_credential
 		*exit_code = cli_exit_code(rc);
 		return NULL;
 	}
+	cli_otel_daytona(c);
 	*exit_code = EXIT_OK;
 	return c;
 }

@@ -264,7 +264,7 @@ int main(int argc, char **argv)
 	install_interrupt_handlers();
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i]->name) == 0) {
-			cli_otel_start(argv[1]);
+			cli_otel_start(argc - 1, argv + 1);
 			return cli_otel_finish(commands[i]->run(argc - 1, argv + 1));
 		}
 	cli_error("unknown command \"%s\" (see dtn-build --help)", argv[1]);

@@ -74,8 +74,9 @@ static void summary_line(const char *line, void *payload)
 	fprintf((FILE *)payload, "%s\n", line);
 }
 
-void cli_otel_start(const char *command)
+void cli_otel_start(int argc, char **argv)
 {
+	const char *command = argv[0];
 	dtn_otel_opts opts = {.version = 1, .enabled = T.mode, .trace_file = T.trace_file,
 			      .log = log_line};
 	char name[128];
@@ -99,6 +100,32 @@ void cli_otel_start(const char *command)
 	snprintf(name, sizeof(name), "dtn-build %s", command);
 	T.root = dtn_span_start(name, DTN_SPAN_INTERNAL, NULL);
 	dtn_span_set_str(T.root, "dtn.command", command);
+	if (strcmp(command, "build") == 0) {
+		bool dry = false;
+		for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+			dry |= strcmp(argv[i], "--dry-run") == 0;
+		dtn_span_set_bool(T.root, "dtn.dry_run", dry);
+	}
+}
+
+void cli_otel_daytona(const dtn_daytona *c)
+{
+	const char *url = c ? dtn_daytona_api_url(c) : NULL, *target;
+	char shown[1024];
+
+	if (!dtn_span_is_recording(T.root) || !url)
+		return;
+	/* the API's base URL, without credentials or query */
+	{
+		const char *p = strstr(url, "://"), *host = p ? p + 3 : url;
+		const char *end = host + strcspn(host, "/?#"), *at = memchr(host, '@',
+									   (size_t)(end - host));
+		snprintf(shown, sizeof(shown), "%.*s%.*s", p ? (int)(host - url) : 0, url,
+			 (int)strcspn(at ? at + 1 : host, "?#"), at ? at + 1 : host);
+	}
+	dtn_span_set_str(T.root, "daytona.api.url", shown);
+	if ((target = dtn_daytona_target(c)))
+		dtn_span_set_str(T.root, "daytona.target", target);
 }
 
 dtn_span *cli_otel_root(void)

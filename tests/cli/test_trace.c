@@ -283,6 +283,7 @@ static void test_cli_trace__interrupt_ends_spans_cancelled(void **state)
 	assert_non_null(root);
 	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "cancelled");
 	assert_int_equal(tu_otlp_attr_int(root, "process.exit.code"), 130);
+	assert_string_equal(tu_otlp_attr_str(root, "daytona.api.url"), api);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "status"),
 							    "code")), 2);
 	assert_non_null(get);
@@ -382,6 +383,23 @@ static void test_cli_trace__show_draws_a_waterfall(void **state)
 	tu_run_free(&r);
 }
 
+/* A dry run says so on the root span. */
+static void test_cli_trace__dry_run_on_the_root(void **state)
+{
+	tu_run r = run(DTN_STRV("--trace-file", trace, "build", spec, "--local", "--dry-run",
+				"--name", "x"));
+	json_t *spans, *root;
+
+	(void)state;
+	assert_int_equal(r.status, 0);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build build");
+	assert_true(json_is_true(json_object_get(tu_otlp_attr(root, "dtn.dry_run"), "boolValue")));
+	assert_non_null(tu_otlp_find(spans, "Context.identify"));
+	json_decref(spans);
+	tu_run_free(&r);
+}
+
 /* What --trace-file wrote, trace show draws. */
 static void test_cli_trace__show_reads_what_was_written(void **state)
 {
@@ -420,6 +438,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_reads_what_was_written, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__dry_run_on_the_root, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("cli/trace", tests, NULL, NULL);
