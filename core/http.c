@@ -105,12 +105,28 @@ static void global_init(void)
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int64_t now_ms(void)
+int64_t dtn__http_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define now_ms dtn__http_now_ms
+
+/* The attempt's whole-transfer limit: its own timeout, cut to what is left of the deadline. */
+static long attempt_timeout(const xfer *x)
+{
+	long t = x->req.timeout_ms ? x->req.timeout_ms : x->http->timeout_ms;
+	int64_t left;
+
+	if (x->req.deadline_ms <= 0)
+		return t;
+	left = x->req.deadline_ms - now_ms();
+	if (left < 1)
+		left = 1;
+	return t <= 0 || left < t ? (long)left : t;
 }
 
 static uint64_t next_random(dtn__http *http)
@@ -612,7 +628,7 @@ static CURLcode setup_method(xfer *x, CURL *e)
 static CURLcode setup_easy(xfer *x, CURL *e)
 {
 	const dtn__http_request *req = &x->req;
-	long timeout = req->timeout_ms ? req->timeout_ms : x->http->timeout_ms;
+	long timeout = attempt_timeout(x);
 	CURLcode cc = CURLE_OK;
 
 	SET(CURLOPT_URL, req->url);
@@ -674,6 +690,7 @@ static enum outcome attempt_start(xfer *x)
 static enum outcome classify(xfer *x, CURLcode cc)
 {
 	curl_off_t connect_us = 0;
+	long sent = 0;
 
 	if (x->cancelled)
 		return OUT_CANCELLED;
@@ -691,8 +708,11 @@ static enum outcome classify(xfer *x, CURLcode cc)
 	case CURLE_COULDNT_CONNECT:
 		return OUT_CONNECT;
 	case CURLE_OPERATION_TIMEDOUT:
+		/* Only a request that never went out may be sent again whatever its method; a
+		 * reused connection reports no connect time, so the bytes sent decide. */
 		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-		return connect_us == 0 && x->status == 0 ? OUT_CONNECT : OUT_TIMEOUT;
+		curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &sent);
+		return connect_us == 0 && sent == 0 && x->status == 0 ? OUT_CONNECT : OUT_TIMEOUT;
 	case CURLE_SEND_ERROR:
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
@@ -896,6 +916,11 @@ static void attempt_done(xfer *x, CURLcode cc)
 	delay = backoff_delay(http, x->attempts);
 	if (o == OUT_RESPONSE && (ra = retry_after_ms(x->resp)) > delay)
 		delay = ra > http->backoff_max_ms ? http->backoff_max_ms : ra;
+	if (x->req.deadline_ms > 0 && now_ms() + delay >= x->req.deadline_ms) {
+		/* the retry would begin after the deadline: this attempt's outcome is final */
+		finish(x, o, cc);
+		return;
+	}
 	if (http->has_observer && http->observer.retry)
 		http->observer.retry(&x->rec, delay, http->observer.payload);
 	attempt_release(x);

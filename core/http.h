@@ -94,6 +94,9 @@ typedef struct dtn__http_request {
 	int (*on_data)(const char *data, size_t len, void *payload);
 	void *payload;
 	long timeout_ms;          /* each attempt, whole; 0: the client's default; -1: none */
+	/* An absolute end for all attempts together, on dtn__http_now_ms()'s clock; 0: none. No
+	 * attempt runs past it and no retry is made that would start after it. */
+	int64_t deadline_ms;
 	/* A stream that delivers nothing for this long fails with error_type "timeout". 0: off. */
 	long idle_timeout_ms;
 	int idempotent;           /* 0: by method; 1: yes; -1: never retry */
@@ -118,6 +121,9 @@ typedef struct dtn__http_response {
 } dtn__http_response;
 
 #define DTN__HTTP_RESPONSE_INIT {0, DTN__BUF_INIT, {NULL, 0, 0}, 0}
+
+/* Milliseconds on the monotonic clock, for deadline_ms. */
+int64_t dtn__http_now_ms(void);
 
 /* A new client; *out is freed with dtn__http_free. Returns 0, DTN_ENOMEM or DTN_ERROR. */
 int dtn__http_new(dtn__http **out, const dtn__http_opts *opts);

@@ -13,12 +13,10 @@
 #include "api.h"
 #include "otel_http.h"
 
+/* The transport's clock, so the overall deadline can be handed to it as it is. */
 int64_t dtn__now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return dtn__http_now_ms();
 }
 
 /* Builds the header lists once: every request sends the same ones (wire §2). */
@@ -418,7 +416,6 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
 	dtn__strv headers = {NULL, 0, 0};
 	char *url = NULL, *text = NULL;
-	bool deadline_bound;
 	int rc;
 
 	if (out)
@@ -438,17 +435,17 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 		dtn__error_set(err, rc, "out of memory");
 		goto out;
 	}
-	deadline_bound = dtn__api_remaining_ms(c) <= c->request_timeout_ms;
 	rc = dtn__http_do(c->http,
 			  &(dtn__http_request){.method = method,
 					       .url = url,
 					       .headers = (const char *const *)headers.items,
 					       .body = text,
 					       .body_len = text ? strlen(text) : 0,
-					       .timeout_ms = request_timeout(c)},
+					       .timeout_ms = request_timeout(c),
+					       .deadline_ms = c->deadline_ms},
 			  &r, err);
 	/* a request cut short by the overall deadline reports the deadline */
-	if (rc == DTN_ETIMEOUT && deadline_bound)
+	if (rc == DTN_ETIMEOUT && c->deadline_ms && dtn__now_ms() >= c->deadline_ms)
 		rc = dtn__error_set(err, DTN_ETIMEOUT, "the time limit of %ld s ran out",
 				    (c->timeout_ms + 999) / 1000);
 	if (rc < 0)

@@ -779,6 +779,40 @@ static void test_core_http__timeout(void **state)
 	dtn__http_free(h);
 }
 
+/* An overall deadline cuts an attempt short and forbids retries that would begin after it. */
+static void test_core_http__deadline(void **state)
+{
+	dtn__http *h;
+	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
+	dtn_error err = {0};
+
+	(void)state;
+	assert_int_equal(dtn__http_new(&h, &(dtn__http_opts){.version = 1, .backoff_ms = 1,
+		.backoff_max_ms = 1500, .timeout_ms = 5000}), 0);
+	/* The server asks for a 1 s wait; the deadline is sooner, so the 503 is the answer. */
+	SCRIPT({REPLY, 503, "Retry-After: 1\r\n", "busy", 0});
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "GET", .url = url("/d"),
+		.deadline_ms = dtn__http_now_ms() + 300}, &r, &err), 0);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(r.attempts, 1);
+	dtn__http_response_clear(&r);
+	/* A reply slower than the deadline: one attempt, cut at the deadline, not at 5 s. */
+	SCRIPT({REPLY, 200, NULL, "late", 3000});
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "GET", .url = url("/d"),
+		.deadline_ms = dtn__http_now_ms() + 150}, &r, &err), DTN_ETIMEOUT);
+	assert_int_equal(r.attempts, 1);
+	dtn__http_response_clear(&r);
+	/* A POST that timed out on a kept-alive connection was sent: it is never sent again. */
+	SCRIPT({REPLY, 200, NULL, "fast", 0}, {REPLY, 200, NULL, "late", 3000},
+		{REPLY, 200, NULL, "again", 0});
+	assert_int_equal(get(h, "/d", &r, NULL), 0);
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "POST", .url = url("/p"),
+		.timeout_ms = 100}, &r, &err), DTN_ETIMEOUT);
+	assert_int_equal(r.attempts, 1);
+	dtn__http_response_clear(&r);
+	dtn__http_free(h);
+}
+
 typedef struct sink {
 	dtn__buf got;
 	int calls;
@@ -1200,6 +1234,7 @@ int main(void)
 		T(test_core_http__dropped_get_retried),
 		T(test_core_http__retry_after),
 		T(test_core_http__timeout),
+		T(test_core_http__deadline),
 		T(test_core_http__streams_2xx),
 		T(test_core_http__error_body_collected),
 		T(test_core_http__callback_stops),
