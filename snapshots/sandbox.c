@@ -9,6 +9,8 @@
 #include "api.h"
 #include "dtn_otel.h"
 #include "dtn_volume.h"
+#include "model.h"
+#include "poller.h"
 
 /* The server holds POST /sandbox up to 30 s while the sandbox starts (wire §3, §10.11). */
 #define CREATE_TIMEOUT_MS 45000
@@ -195,48 +197,60 @@ static int fill_volumes(sandbox *s)
 	return 0;
 }
 
-static int fill(sandbox *s, dtn_error *err)
+static int fill(void *obj, const json_t *j, dtn_error *err)
 {
+	sandbox *s = obj;
 	dtn_sandbox *p = &s->pub;
 
-	p->id = dtn__json_str(s->j, "id");
-	p->state = dtn__json_str(s->j, "state");
-	if (!p->id || !p->state)
-		return dtn__error_set(err, DTN_EPROTOCOL, "the server described a sandbox without %s",
-				      !p->id ? "an id" : "a state");
-	p->name = dtn__json_str(s->j, "name");
-	p->error_reason = dtn__json_str(s->j, "errorReason");
-	p->snapshot = dtn__json_str(s->j, "snapshot");
-	p->target = dtn__json_str(s->j, "target");
-	p->toolbox_proxy_url = dtn__json_str(s->j, "toolboxProxyUrl");
-	p->cpu = (int)dtn__json_int(s->j, "cpu", 0);
-	p->gpu = (int)dtn__json_int(s->j, "gpu", 0);
-	p->memory = (int)dtn__json_int(s->j, "memory", 0);
-	p->disk = (int)dtn__json_int(s->j, "disk", 0);
-	if (fill_volumes(s) < 0 ||
-	    !(s->text = json_dumps(s->j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+	s->j = json_incref((json_t *)j);
+	p->id = dtn__json_str(j, "id");
+	p->state = dtn__json_str(j, "state");
+	p->name = dtn__json_str(j, "name");
+	p->error_reason = dtn__json_str(j, "errorReason");
+	p->snapshot = dtn__json_str(j, "snapshot");
+	p->target = dtn__json_str(j, "target");
+	p->toolbox_proxy_url = dtn__json_str(j, "toolboxProxyUrl");
+	p->cpu = (int)dtn__json_int(j, "cpu", 0);
+	p->gpu = (int)dtn__json_int(j, "gpu", 0);
+	p->memory = (int)dtn__json_int(j, "memory", 0);
+	p->disk = (int)dtn__json_int(j, "disk", 0);
+	if (fill_volumes(s) < 0 || !(s->text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	p->json = s->text;
 	return 0;
 }
 
+static void free_sandbox(void *obj)
+{
+	dtn_sandbox_free(obj);
+}
+
+static const dtn__model model = {
+	.size = sizeof(sandbox),
+	.noun = "sandbox",
+	.required = (const char *const[]){"id", "state", NULL},
+	.fill = fill,
+	.free = free_sandbox,
+};
+
 static int from_json(dtn_sandbox **out, const json_t *j, dtn_error *err)
 {
-	sandbox *s;
-	int rc;
+	void *s;
+	int rc = dtn__model_from_json(&model, j, &s, err);
 
-	*out = NULL;
-	if (!json_is_object(j))
-		return dtn__error_set(err, DTN_EPROTOCOL, "the server's answer is not a sandbox");
-	if (!(s = dtn__calloc(1, sizeof(*s))))
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	s->j = json_incref((json_t *)j);
-	if ((rc = fill(s, err)) < 0) {
-		dtn_sandbox_free(&s->pub);
-		return rc;
-	}
-	*out = &s->pub;
-	return 0;
+	*out = s;
+	return rc;
+}
+
+/* GET /sandbox/{id_or_name}; `what` names the sandbox for a 404. */
+static int get_sandbox(dtn_daytona *c, const char *id_or_name, const char *what,
+		       dtn_sandbox **out, dtn_error *err)
+{
+	void *s;
+	int rc = dtn__model_get(c, &model, "/sandbox/%s", id_or_name, what, &s, err);
+
+	*out = s;
+	return rc;
 }
 
 /* The name a message shows for a sandbox: its name, and its id when that differs. */
@@ -392,43 +406,33 @@ int dtn_sandbox_create_body(const dtn_daytona *c, const dtn_sandbox_params *p, c
 
 /* ---- waiting until started ---- */
 
-typedef struct waiter {
-	dtn_daytona *c;
-	dtn_log_fn log;
-	void *payload;
-	dtn_span *span;
-	dtn_sandbox *cur;    /* the last description seen (owned) */
-	long polls;
-} waiter;
-
-static int report_state(waiter *w, const char *previous)
+static const char *sandbox_state(const void *s)
 {
-	char line[700], label[600];
+	return ((const dtn_sandbox *)s)->state;
+}
 
-	if (previous)
-		dtn_span_add_event(w->span, "daytona.sandbox.state_change",
-				   (dtn_attr[]){DTN_ATTR_STR("daytona.sandbox.state", w->cur->state),
-						DTN_ATTR_STR("daytona.sandbox.previous_state",
-							     previous)},
-				   2);
-	sandbox_label(w->cur, label, sizeof(label));
-	snprintf(line, sizeof(line), "%s: %s", label, w->cur->state);
-	return dtn__api_log(w->c, w->log, w->payload, DTN_LOG_STATE, line, strlen(line)) != 0
-		       ? DTN_EUSER
-		       : 0;
+static const char *state_line(const void *obj, char *buf, size_t size)
+{
+	const dtn_sandbox *s = obj;
+	char label[600];
+
+	sandbox_label(s, label, sizeof(label));
+	snprintf(buf, size, "%s: %s", label, s->state);
+	return buf;
 }
 
 /* 1 when started, 0 to go on, or an error for a state the sandbox will not start from. */
-static int judge(waiter *w, dtn_error *err)
+static int judge(dtn__poll *p, dtn_error *err)
 {
-	const char *st = w->cur->state, *reason = w->cur->error_reason;
+	const dtn_sandbox *s = p->cur;
+	const char *st = s->state, *reason = s->error_reason;
 	char label[600];
 
-	sandbox_label(w->cur, label, sizeof(label));
+	sandbox_label(s, label, sizeof(label));
 	if (strcmp(st, "started") == 0)
 		return 1;
 	if (strcmp(st, "error") == 0 || strcmp(st, "build_failed") == 0) {
-		dtn_span_set_str(w->span, "error.type", strcmp(st, "error") == 0
+		dtn_span_set_str(p->span, "error.type", strcmp(st, "error") == 0
 								? "daytona.sandbox.error"
 								: "daytona.sandbox.build_failed");
 		return dtn__error_set(err, DTN_EBUILD, "%s failed to start (state %s): %s", label,
@@ -440,73 +444,48 @@ static int judge(waiter *w, dtn_error *err)
 	return 0;
 }
 
-static int poll_once(waiter *w, dtn_error *err)
+static int fetch(dtn__poll *p, void **out, dtn_error *err)
 {
-	char *path = dtn__api_path("/sandbox/%s", w->cur->id), *previous = NULL, label[600];
+	const dtn_sandbox *cur = p->cur;
 	dtn_sandbox *next = NULL;
-	json_t *answer = NULL;
-	int rc;
-
-	if (!path)
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	sandbox_label(w->cur, label, sizeof(label));
-	w->polls++;
-	if ((rc = dtn__api_call(w->c, "GET", path, NULL, label, &answer, err)) == 0)
-		rc = from_json(&next, answer, err);
-	json_decref(answer);
-	dtn__free(path);
-	if (rc < 0)
-		return rc;
-	if (strcmp(next->state, w->cur->state) != 0 && !(previous = dtn__strdup(w->cur->state))) {
-		dtn_sandbox_free(next);
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	}
-	dtn_sandbox_free(w->cur);
-	w->cur = next;
-	if (previous)
-		rc = report_state(w, previous);
-	dtn__free(previous);
-	return rc;
-}
-
-/* Polls at once (the SDKs do), then every poll interval. */
-static int wait_started(waiter *w, dtn_error *err)
-{
 	char label[600];
 	int rc;
 
-	if ((rc = report_state(w, NULL)) == 0)
-		while ((rc = judge(w, err)) == 0)
-			if ((w->polls && (rc = dtn__api_sleep(w->c, w->c->poll_ms, err)) < 0) ||
-			    (rc = poll_once(w, err)) < 0)
-				break;
-	sandbox_label(w->cur, label, sizeof(label));
-	if (rc == DTN_EUSER)
-		return dtn__error_set(err, rc, "stopped by the log callback");
-	if (rc == DTN_ETIMEOUT && w->c->timeout_ms > 0 && dtn__api_remaining_ms(w->c) == 0)
-		return dtn__error_set(err, rc, "%s had not started when the time limit of %ld s "
-				      "ran out (state: %s)", label, (w->c->timeout_ms + 999) / 1000,
-				      w->cur->state);
-	return rc < 0 ? rc : 0;
+	sandbox_label(cur, label, sizeof(label));
+	rc = get_sandbox(p->c, cur->id, label, &next, err);
+	*out = next;
+	return rc;
 }
 
-static dtn_sandbox *dup_sandbox(const dtn_sandbox *pub)
+static int out_of_time(dtn__poll *p, long seconds, dtn_error *err)
 {
-	const sandbox *s = (const sandbox *)pub;
-	dtn_sandbox *out = NULL;
-	json_t *copy;
+	const dtn_sandbox *s = p->cur;
+	char label[600];
 
-	if (!(copy = json_deep_copy(s->j)))
-		return NULL;
-	from_json(&out, copy, NULL);
-	json_decref(copy);
-	return out;
+	sandbox_label(s, label, sizeof(label));
+	return dtn__error_set(err, DTN_ETIMEOUT, "%s had not started when the time limit of %ld s "
+			      "ran out (state: %s)", label, seconds, s->state);
 }
+
+/* Polls at once (the SDKs do), then every poll interval. */
+static const dtn__poll_kind until_started = {
+	.event = "daytona.sandbox.state_change",
+	.state_attr = "daytona.sandbox.state",
+	.previous_attr = "daytona.sandbox.previous_state",
+	.stopped = "stopped by the log callback",
+	.poll_at_once = true,
+	.state = sandbox_state,
+	.line = state_line,
+	.judge = judge,
+	.fetch = fetch,
+	.late = out_of_time,
+	.free = free_sandbox,
+};
 
 int dtn_sandbox_wait(dtn_daytona *c, const dtn_sandbox *from, const dtn_sandbox_opts *opts,
 		     dtn_sandbox **out, dtn_error *err)
 {
-	waiter w = {.c = c};
+	dtn__poll p = {.kind = &until_started, .c = c};
 	int rc;
 
 	if (out)
@@ -514,23 +493,21 @@ int dtn_sandbox_wait(dtn_daytona *c, const dtn_sandbox *from, const dtn_sandbox_
 	if (!from)
 		return dtn__error_set(err, DTN_EINVAL, "no sandbox to wait for");
 	if (opts) {
-		w.log = opts->log;
-		w.payload = opts->payload;
+		p.log = opts->log;
+		p.payload = opts->payload;
 	}
-	w.span = dtn_span_start_op("Sandbox.waitUntilStarted", NULL);
-	dtn_span_set_str(w.span, "daytona.sandbox.id", from->id);
-	if (!(w.cur = dup_sandbox(from)))
+	p.span = dtn_span_start_op("Sandbox.waitUntilStarted", NULL);
+	dtn_span_set_str(p.span, "daytona.sandbox.id", from->id);
+	if (!(p.cur = dtn__model_dup(&model, ((const sandbox *)from)->j)))
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	else
-		rc = wait_started(&w, err);
-	dtn_span_set_int(w.span, "dtn.poll.count", w.polls);
-	if (w.cur)
-		dtn_span_set_str(w.span, "daytona.sandbox.state", w.cur->state);
-	dtn_span_end_op(w.span, rc, err);
+		rc = dtn__poll_run(&p, err);
+	dtn__poll_record(&p);
+	dtn_span_end_op(p.span, rc, err);
 	if (rc == 0 && out)
-		*out = w.cur;
+		*out = p.cur;
 	else
-		dtn_sandbox_free(w.cur);
+		dtn_sandbox_free(p.cur);
 	return rc;
 }
 
@@ -657,26 +634,19 @@ int dtn_sandbox_create(dtn_daytona *c, const dtn_sandbox_params *p, const dtn_sa
 int dtn_sandbox_get(dtn_daytona *c, const char *id_or_name, dtn_sandbox **out, dtn_error *err)
 {
 	dtn_span *span = dtn_span_start_op("Daytona.get", NULL);
-	char *path = NULL, what[600], shown[512];
-	json_t *answer = NULL;
+	char what[600], shown[512];
 	int rc;
 
 	*out = NULL;
 	if (!id_or_name || !id_or_name[0]) {
 		rc = dtn__error_set(err, DTN_EINVAL, "no sandbox named");
-		goto out;
+	} else {
+		snprintf(what, sizeof(what), "sandbox \"%s\"",
+			 dtn__printable(shown, sizeof(shown), id_or_name));
+		if ((rc = get_sandbox(c, id_or_name, what, out, err)) == 0)
+			dtn_span_set_str(span, "daytona.sandbox.id", (*out)->id);
 	}
-	snprintf(what, sizeof(what), "sandbox \"%s\"",
-		 dtn__printable(shown, sizeof(shown), id_or_name));
-	if (!(path = dtn__api_path("/sandbox/%s", id_or_name)))
-		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	else if ((rc = dtn__api_call(c, "GET", path, NULL, what, &answer, err)) == 0 &&
-		 (rc = from_json(out, answer, err)) == 0)
-		dtn_span_set_str(span, "daytona.sandbox.id", (*out)->id);
-out:
 	dtn_span_end_op(span, rc, err);
-	json_decref(answer);
-	dtn__free(path);
 	return rc;
 }
 

@@ -6,6 +6,8 @@
 
 #include "api.h"
 #include "dtn_otel.h"
+#include "model.h"
+#include "poller.h"
 
 /* A snapshot keeps the parsed answer: its strings point into it. */
 typedef struct snapshot {
@@ -35,36 +37,34 @@ bool dtn_snapshot_state_is_final(const char *state)
 			 strcmp(state, "build_failed") == 0);
 }
 
-static int fill(snapshot *s, dtn_error *err)
+static int fill(void *obj, const json_t *j, dtn_error *err)
 {
+	snapshot *s = obj;
 	dtn_snapshot *p = &s->pub;
-	const json_t *bi = json_object_get(s->j, "buildInfo"), *ep, *size;
+	const json_t *bi = json_object_get(j, "buildInfo"), *ep, *size;
 
-	p->id = dtn__json_str(s->j, "id");
-	p->name = dtn__json_str(s->j, "name");
-	p->state = dtn__json_str(s->j, "state");
-	if (!p->id || !p->name || !p->state)
-		return dtn__error_set(err, DTN_EPROTOCOL,
-				      "the server described a snapshot without %s",
-				      !p->id ? "an id" : !p->name ? "a name" : "a state");
-	p->image_name = dtn__json_str(s->j, "imageName");
-	p->error_reason = dtn__json_str(s->j, "errorReason");
+	s->j = json_incref((json_t *)j);
+	p->id = dtn__json_str(j, "id");
+	p->name = dtn__json_str(j, "name");
+	p->state = dtn__json_str(j, "state");
+	p->image_name = dtn__json_str(j, "imageName");
+	p->error_reason = dtn__json_str(j, "errorReason");
 	p->dockerfile = json_is_object(bi) ? dtn__json_str(bi, "dockerfileContent") : NULL;
-	p->cpu = (int)dtn__json_int(s->j, "cpu", 0);
-	p->gpu = (int)dtn__json_int(s->j, "gpu", 0);
-	p->memory = (int)dtn__json_int(s->j, "mem", dtn__json_int(s->j, "memory", 0));
-	p->disk = (int)dtn__json_int(s->j, "disk", 0);
-	size = json_object_get(s->j, "size");
+	p->cpu = (int)dtn__json_int(j, "cpu", 0);
+	p->gpu = (int)dtn__json_int(j, "gpu", 0);
+	p->memory = (int)dtn__json_int(j, "mem", dtn__json_int(j, "memory", 0));
+	p->disk = (int)dtn__json_int(j, "disk", 0);
+	size = json_object_get(j, "size");
 	p->size = json_is_number(size) ? json_number_value(size) : -1;
-	p->created_at = dtn__json_str(s->j, "createdAt");
-	p->updated_at = dtn__json_str(s->j, "updatedAt");
-	ep = json_object_get(s->j, "entrypoint");
+	p->created_at = dtn__json_str(j, "createdAt");
+	p->updated_at = dtn__json_str(j, "updatedAt");
+	ep = json_object_get(j, "entrypoint");
 	if (!(s->context_hashes = dtn__json_to_strv(json_is_object(bi)
 							   ? json_object_get(bi, "contextHashes")
 							   : NULL)) ||
-	    !(s->region_ids = dtn__json_to_strv(json_object_get(s->j, "regionIds"))) ||
+	    !(s->region_ids = dtn__json_to_strv(json_object_get(j, "regionIds"))) ||
 	    (json_is_array(ep) && !(s->entrypoint = dtn__json_to_strv(ep))) ||
-	    !(s->text = json_dumps(s->j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+	    !(s->text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	p->context_hashes = (const char *const *)s->context_hashes;
 	p->region_ids = (const char *const *)s->region_ids;
@@ -73,36 +73,31 @@ static int fill(snapshot *s, dtn_error *err)
 	return 0;
 }
 
+static void free_snapshot(void *obj)
+{
+	dtn_snapshot_free(obj);
+}
+
+static const dtn__model model = {
+	.size = sizeof(snapshot),
+	.noun = "snapshot",
+	.required = (const char *const[]){"id", "name", "state", NULL},
+	.fill = fill,
+	.free = free_snapshot,
+};
+
 int dtn__snapshot_from_json(dtn_snapshot **out, const json_t *j, dtn_error *err)
 {
-	snapshot *s;
-	int rc;
+	void *s;
+	int rc = dtn__model_from_json(&model, j, &s, err);
 
-	*out = NULL;
-	if (!json_is_object(j))
-		return dtn__error_set(err, DTN_EPROTOCOL, "the server's answer is not a snapshot");
-	if (!(s = dtn__calloc(1, sizeof(*s))))
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	s->j = json_incref((json_t *)j);
-	if ((rc = fill(s, err)) < 0) {
-		dtn_snapshot_free(&s->pub);
-		return rc;
-	}
-	*out = &s->pub;
-	return 0;
+	*out = s;
+	return rc;
 }
 
 dtn_snapshot *dtn_snapshot_dup(const dtn_snapshot *pub)
 {
-	const snapshot *s = (const snapshot *)pub;
-	dtn_snapshot *out = NULL;
-	json_t *copy;
-
-	if (!s || !(copy = json_deep_copy(s->j)))
-		return NULL;
-	dtn__snapshot_from_json(&out, copy, NULL);
-	json_decref(copy);
-	return out;
+	return pub ? dtn__model_dup(&model, ((const snapshot *)pub)->j) : NULL;
 }
 
 /* ---- create ---- */
@@ -277,19 +272,13 @@ int dtn_snapshot_create(dtn_daytona *c, const dtn_snapshot_params *p, dtn_snapsh
 static int get_snapshot(dtn_daytona *c, const char *id_or_name, dtn_snapshot **out,
 			dtn_error *err)
 {
-	char *path = dtn__api_path("/snapshots/%s", id_or_name), what[600];
-	json_t *answer = NULL;
+	char what[600];
+	void *s;
 	int rc;
 
-	*out = NULL;
-	if (!path)
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	snprintf(what, sizeof(what), "snapshot \"%s\"", id_or_name);
-	rc = dtn__api_call(c, "GET", path, NULL, what, &answer, err);
-	if (rc == 0)
-		rc = dtn__snapshot_from_json(out, answer, err);
-	json_decref(answer);
-	dtn__free(path);
+	rc = dtn__model_get(c, &model, "/snapshots/%s", id_or_name, what, &s, err);
+	*out = s;
 	return rc;
 }
 
@@ -453,30 +442,14 @@ int dtn_snapshot_list(dtn_daytona *c, const dtn_snapshot_list_opts *opts,
 
 /* ---- delete and activate ---- */
 
-/* Polls until the server no longer knows the snapshot. */
-static int wait_gone(dtn_daytona *c, const char *id, const char *shown, dtn_error *err)
+/* Gone: the server no longer knows it. */
+static int gone(dtn_daytona *c, const char *id, dtn_error *err)
 {
-	for (;;) {
-		dtn_snapshot *s = NULL;
-		dtn_error gerr = {0};
-		int rc;
+	dtn_snapshot *s = NULL;
+	int rc = get_snapshot(c, id, &s, err);
 
-		if ((rc = dtn__api_sleep(c, c->poll_ms, err)) < 0) {
-			if (rc == DTN_ETIMEOUT)
-				dtn__error_set(err, rc, "snapshot \"%s\" was still being removed when "
-					       "the time limit ran out", shown);
-			return rc;
-		}
-		rc = get_snapshot(c, id, &s, &gerr);
-		dtn_snapshot_free(s);
-		if (rc == DTN_ENOTFOUND)
-			return 0;
-		if (rc < 0) {
-			if (err)
-				*err = gerr;
-			return rc;
-		}
-	}
+	dtn_snapshot_free(s);
+	return rc == DTN_ENOTFOUND ? 1 : rc;
 }
 
 int dtn_snapshot_delete(dtn_daytona *c, const char *id_or_name, bool wait, dtn_error *err)
@@ -495,7 +468,8 @@ int dtn_snapshot_delete(dtn_daytona *c, const char *id_or_name, bool wait, dtn_e
 	}
 	snprintf(what, sizeof(what), "snapshot \"%s\"", id_or_name);
 	if ((rc = dtn__api_call(c, "DELETE", path, NULL, what, NULL, err)) == 0 && wait)
-		rc = wait_gone(c, id, id_or_name, err);
+		rc = dtn__poll_until_gone(c, id, gone, "snapshot \"%s\" was still being removed "
+					  "when the time limit ran out", id_or_name, err);
 out:
 	dtn_span_end_op(span, rc, err);
 	dtn__free(path);
@@ -562,45 +536,38 @@ static int logs_url(dtn_daytona *c, const dtn_snapshot *s, char **out, dtn_error
 	return rc;
 }
 
+/* A wait for a build: the poll loop, and the build-log stream beside it. */
 typedef struct waiter {
-	dtn_daytona *c;
-	dtn_log_fn log;
-	void *payload;
+	dtn__poll p;         /* first: the loop's callbacks get a waiter through it */
 	bool logs;           /* open the build-log stream once building */
 	bool streamed;       /* a stream was opened */
 	int url_tries;
 	dtn__logstream *stream;
-	dtn_snapshot *cur;
-	dtn_span *span;
-	long polls;
-	int64_t state_since;
 } waiter;
 
-static int report_state(waiter *w, const char *state, const char *previous)
+static dtn_snapshot *cur(const waiter *w)
 {
-	int64_t now = dtn__now_ms();
+	return w->p.cur;
+}
 
-	if (previous) {
-		dtn_span_add_event(w->span, "daytona.snapshot.state_change",
-				   (dtn_attr[]){DTN_ATTR_STR("daytona.snapshot.state", state),
-						DTN_ATTR_STR("daytona.snapshot.previous_state",
-							     previous)},
-				   2);
-		dtn_histogram_record("dtn.snapshot.state.duration", "s",
-				     (double)(now - w->state_since) / 1000.0,
-				     (dtn_attr[]){DTN_ATTR_STR("daytona.snapshot.state", previous)},
-				     1);
-	}
-	w->state_since = now;
-	if (dtn__api_log(w->c, w->log, w->payload, DTN_LOG_STATE, state, strlen(state)) != 0)
-		return DTN_EUSER;
-	return 0;
+static const char *snapshot_state(const void *s)
+{
+	return ((const dtn_snapshot *)s)->state;
+}
+
+/* A snapshot's state lines are the state alone. */
+static const char *state_line(const void *s, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return snapshot_state(s);
 }
 
 /* Opens the log stream the first time the build is seen running (not pending, not final). */
 static int maybe_stream(waiter *w, dtn_error *err)
 {
-	const dtn_snapshot *s = w->cur;
+	const dtn_snapshot *s = cur(w);
+	dtn_daytona *c = w->p.c;
 	char *url = NULL;
 	dtn_error uerr = {0};
 	int rc;
@@ -609,7 +576,7 @@ static int maybe_stream(waiter *w, dtn_error *err)
 	    strcmp(s->state, "pending") == 0 || dtn_snapshot_state_is_final(s->state))
 		return 0;
 	w->url_tries++;
-	if ((rc = logs_url(w->c, s, &url, &uerr)) < 0) {
+	if ((rc = logs_url(c, s, &url, &uerr)) < 0) {
 		/* the logs are a bonus: the build goes on without them */
 		if (rc == DTN_EINTR || rc == DTN_ETIMEOUT || rc == DTN_ENOMEM) {
 			if (err)
@@ -617,12 +584,12 @@ static int maybe_stream(waiter *w, dtn_error *err)
 			return rc;
 		}
 		if (w->url_tries >= 3 || rc != DTN_ENOTFOUND)
-			dtn__api_warn(w->c, "build logs: %s", uerr.message);
+			dtn__api_warn(c, "build logs: %s", uerr.message);
 		if (rc != DTN_ENOTFOUND)
 			w->url_tries = 3;
 		return 0;
 	}
-	rc = dtn__logstream_start(&w->stream, w->c, url, true, w->log, w->payload, err);
+	rc = dtn__logstream_start(&w->stream, c, url, true, w->p.log, w->p.payload, err);
 	w->streamed = rc == 0;
 	dtn__free(url);
 	return rc;
@@ -631,7 +598,7 @@ static int maybe_stream(waiter *w, dtn_error *err)
 /* After a final state: the stream may still bring the last lines; a quiet one is cut. */
 static int drain(waiter *w, dtn_error *err)
 {
-	dtn_daytona *c = w->c;
+	dtn_daytona *c = w->p.c;
 	int64_t final_at = dtn__now_ms();
 	int rc = 0;
 
@@ -658,39 +625,55 @@ static int drain(waiter *w, dtn_error *err)
 	return rc;
 }
 
-/* Polls w->cur by id until its state is final. */
-static int poll_until_final(waiter *w, dtn_error *err)
+/* Done once the state is final; until then, the stream opens as soon as the build runs. */
+static int judge(dtn__poll *p, dtn_error *err)
 {
-	int rc;
+	if (dtn_snapshot_state_is_final(snapshot_state(p->cur)))
+		return 1;
+	return maybe_stream((waiter *)p, err);
+}
 
-	while (!dtn_snapshot_state_is_final(w->cur->state)) {
-		dtn_snapshot *next = NULL;
+static int awake(dtn__poll *p, dtn_error *err)
+{
+	waiter *w = (waiter *)p;
 
-		if ((rc = maybe_stream(w, err)) < 0 || (rc = dtn__api_sleep(w->c, w->c->poll_ms, err)) < 0)
-			return rc;
-		if (w->stream && dtn__logstream_stopped(w->stream))
-			return dtn__error_set(err, DTN_EUSER, "the log callback asked to stop");
-		w->polls++;
-		if ((rc = get_snapshot(w->c, w->cur->id, &next, err)) < 0) {
-			if (rc == DTN_ENOTFOUND)
-				dtn__error_set(err, rc, "snapshot \"%s\" disappeared while being "
-					       "waited for (deleted?)", w->cur->name);
-			return rc;
-		}
-		if (strcmp(next->state, w->cur->state) != 0 &&
-		    (rc = report_state(w, next->state, w->cur->state)) < 0) {
-			dtn_snapshot_free(next);
-			return dtn__error_set(err, rc, "the log callback asked to stop");
-		}
-		dtn_snapshot_free(w->cur);
-		w->cur = next;
-	}
+	if (w->stream && dtn__logstream_stopped(w->stream))
+		return dtn__error_set(err, DTN_EUSER, "the log callback asked to stop");
 	return 0;
 }
 
+/* One poll: the snapshot by id. */
+static int fetch(dtn__poll *p, void **out, dtn_error *err)
+{
+	const dtn_snapshot *s = p->cur;
+	dtn_snapshot *next = NULL;
+	int rc;
+
+	if ((rc = get_snapshot(p->c, s->id, &next, err)) == DTN_ENOTFOUND)
+		dtn__error_set(err, rc, "snapshot \"%s\" disappeared while being waited for "
+			       "(deleted?)", s->name);
+	*out = next;
+	return rc;
+}
+
+/* Until final, with the time spent in each state recorded. */
+static const dtn__poll_kind until_final = {
+	.event = "daytona.snapshot.state_change",
+	.state_attr = "daytona.snapshot.state",
+	.previous_attr = "daytona.snapshot.previous_state",
+	.state_duration = "dtn.snapshot.state.duration",
+	.stopped = "the log callback asked to stop",
+	.state = snapshot_state,
+	.line = state_line,
+	.judge = judge,
+	.awake = awake,
+	.fetch = fetch,
+	.free = free_snapshot,
+};
+
 static int final_result(waiter *w, dtn_error *err)
 {
-	const dtn_snapshot *s = w->cur;
+	const dtn_snapshot *s = cur(w);
 	bool failed = strcmp(s->state, "build_failed") == 0;
 
 	if (strcmp(s->state, "active") == 0)
@@ -698,29 +681,28 @@ static int final_result(waiter *w, dtn_error *err)
 	dtn__error_set(err, DTN_EBUILD, "snapshot \"%s\" %s (%s): %s", s->name,
 		       failed ? "failed to build" : "failed", s->state,
 		       s->error_reason && *s->error_reason ? s->error_reason : "no reason given");
-	dtn_span_set_str(w->span, "error.type",
+	dtn_span_set_str(w->p.span, "error.type",
 			 failed ? "daytona.snapshot.build_failed" : "daytona.snapshot.error");
 	return DTN_EBUILD;
 }
 
-static void waiter_span(waiter *w, const char *name)
+/* A waiter for snapshot s (owned from now on) with its operation's span. */
+static void waiter_start(waiter *w, dtn_daytona *c, dtn_snapshot *s, const char *span_name,
+			 dtn_log_fn log, void *payload)
 {
-	w->span = dtn_span_start_op(name, NULL);
-	dtn_span_set_str(w->span, "daytona.snapshot.name", w->cur->name);
-	dtn_span_set_str(w->span, "daytona.snapshot.id", w->cur->id);
+	w->p = (dtn__poll){.kind = &until_final, .c = c, .log = log, .payload = payload, .cur = s};
+	w->p.span = dtn_span_start_op(span_name, NULL);
+	dtn_span_set_str(w->p.span, "daytona.snapshot.name", s->name);
+	dtn_span_set_str(w->p.span, "daytona.snapshot.id", s->id);
 }
 
-/* Runs the wait loop from w->cur; the stream is always finished before returning. */
-static int run_wait(waiter *w, bool initial_line, dtn_error *err)
+/* Runs the wait loop from the current snapshot; the stream is always finished before returning. */
+static int run_wait(waiter *w, dtn_error *err)
 {
-	int rc = 0, src;
+	int rc, src;
 	dtn_error serr = {0};
 
-	w->state_since = dtn__now_ms();
-	if (initial_line && (rc = report_state(w, w->cur->state, NULL)) < 0)
-		dtn__error_set(err, rc, "the log callback asked to stop");
-	if (rc == 0)
-		rc = poll_until_final(w, err);
+	rc = dtn__poll_run(&w->p, err);
 	if (rc == 0)
 		rc = drain(w, err);
 	src = dtn__logstream_finish(w->stream, false, &serr);
@@ -730,8 +712,7 @@ static int run_wait(waiter *w, bool initial_line, dtn_error *err)
 		if (err)
 			*err = serr;
 	}
-	dtn_span_set_int(w->span, "dtn.poll.count", w->polls);
-	dtn_span_set_str(w->span, "daytona.snapshot.state", w->cur->state);
+	dtn__poll_record(&w->p);
 	return rc;
 }
 
@@ -743,22 +724,23 @@ static int read_to_end(dtn_daytona *c, dtn__logstream *s, dtn_error *err);
  */
 static int failed_log(waiter *w, dtn_error *err)
 {
+	const dtn_snapshot *s = cur(w);
+	dtn_daytona *c = w->p.c;
 	char *url = NULL;
 	dtn_error uerr = {0};
 	int rc;
 
-	if (!w->logs || w->streamed || !w->cur->dockerfile ||
-	    strcmp(w->cur->state, "build_failed") != 0)
+	if (!w->logs || w->streamed || !s->dockerfile || strcmp(s->state, "build_failed") != 0)
 		return 0;
-	if ((rc = logs_url(w->c, w->cur, &url, &uerr)) < 0) {
-		dtn__api_warn(w->c, "build logs: %s", uerr.message);
+	if ((rc = logs_url(c, s, &url, &uerr)) < 0) {
+		dtn__api_warn(c, "build logs: %s", uerr.message);
 		return rc == DTN_EINTR ? dtn__error_set(err, rc, "interrupted") : 0;
 	}
-	rc = dtn__logstream_start(&w->stream, w->c, url, false, w->log, w->payload, err);
+	rc = dtn__logstream_start(&w->stream, c, url, false, w->p.log, w->p.payload, err);
 	dtn__free(url);
 	if (rc < 0)
 		return rc;
-	rc = read_to_end(w->c, w->stream, err);
+	rc = read_to_end(c, w->stream, err);
 	if ((uerr.code = dtn__logstream_finish(w->stream, false, &uerr)) < 0 && rc == 0) {
 		rc = uerr.code;
 		if (err)
@@ -773,29 +755,31 @@ int dtn_snapshot_wait(dtn_daytona *c, const dtn_snapshot *from, const dtn_snapsh
 {
 	static const dtn_snapshot_wait_opts none;
 	const dtn_snapshot_wait_opts *o = opts ? opts : &none;
-	waiter w = {.c = c, .log = o->log, .payload = o->payload, .logs = o->logs};
+	waiter w = {.logs = o->logs};
+	dtn_snapshot *s;
 	int rc;
 
 	dtn_error_clear(err);
 	*out = NULL;
 	if (!from)
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot to wait for");
-	if (!(w.cur = dtn_snapshot_dup(from)))
+	if (!(s = dtn_snapshot_dup(from)))
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	waiter_span(&w, "SnapshotService.wait");
-	rc = run_wait(&w, true, err);
+	waiter_start(&w, c, s, "SnapshotService.wait", o->log, o->payload);
+	rc = run_wait(&w, err);
 	if (rc == 0)
 		rc = failed_log(&w, err);
 	if (rc == 0)
 		rc = final_result(&w, err);
+	s = cur(&w);
 	if (rc == DTN_ETIMEOUT)
 		dtn__error_set(err, rc, "snapshot \"%s\" was still %s when the time limit of %ld s "
-			       "ran out", w.cur->name, w.cur->state, (c->timeout_ms + 999) / 1000);
-	dtn_span_end_op(w.span, rc, err);
+			       "ran out", s->name, s->state, (c->timeout_ms + 999) / 1000);
+	dtn_span_end_op(w.p.span, rc, err);
 	if (rc == 0 || rc == DTN_EBUILD)
-		*out = w.cur;
+		*out = s;
 	else
-		dtn_snapshot_free(w.cur);
+		dtn_snapshot_free(s);
 	return rc;
 }
 
@@ -814,7 +798,8 @@ static int read_to_end(dtn_daytona *c, dtn__logstream *s, dtn_error *err)
 int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_log_fn log,
 		      void *payload, dtn_error *err)
 {
-	waiter w = {.c = c, .log = log, .payload = payload};
+	waiter w = {0};
+	dtn_snapshot *s = NULL;
 	char *url = NULL;
 	int rc, src;
 	dtn_error serr = {0};
@@ -822,26 +807,27 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 	dtn_error_clear(err);
 	if (!id_or_name || !*id_or_name)
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot named");
-	if ((rc = get_snapshot(c, id_or_name, &w.cur, err)) < 0)
+	if ((rc = get_snapshot(c, id_or_name, &s, err)) < 0)
 		return rc;
-	if (!w.cur->dockerfile) {
+	if (!s->dockerfile) {
 		rc = dtn__error_set(err, DTN_ENOTFOUND,
 				    "snapshot \"%s\" was made from the image %s: it has no build logs",
-				    w.cur->name, w.cur->image_name ? w.cur->image_name : "(unknown)");
-		goto out;
+				    s->name, s->image_name ? s->image_name : "(unknown)");
+		dtn_snapshot_free(s);
+		return rc;
 	}
-	waiter_span(&w, "SnapshotService.logs");
-	if (follow && !dtn_snapshot_state_is_final(w.cur->state)) {
+	waiter_start(&w, c, s, "SnapshotService.logs", log, payload);
+	if (follow && !dtn_snapshot_state_is_final(s->state)) {
 		/* as a build's own wait: the stream opens once it runs (a pending build has no
 		 * runner, so no log yet), and a failure between polls still shows its log */
 		w.logs = true;
-		if ((rc = run_wait(&w, true, err)) == 0)
+		if ((rc = run_wait(&w, err)) == 0)
 			rc = failed_log(&w, err);
-		goto end_span;
+		goto out;
 	}
-	if ((rc = logs_url(c, w.cur, &url, err)) < 0 ||
+	if ((rc = logs_url(c, cur(&w), &url, err)) < 0 ||
 	    (rc = dtn__logstream_start(&w.stream, c, url, false, log, payload, err)) < 0)
-		goto end_span;
+		goto out;
 	rc = read_to_end(c, w.stream, err);
 	src = dtn__logstream_finish(w.stream, true, &serr);
 	if (rc == 0 && src < 0) {
@@ -849,10 +835,9 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 		if (err)
 			*err = serr;
 	}
-end_span:
-	dtn_span_end_op(w.span, rc, err);
 out:
+	dtn_span_end_op(w.p.span, rc, err);
 	dtn__free(url);
-	dtn_snapshot_free(w.cur);
+	dtn_snapshot_free(cur(&w));
 	return rc;
 }

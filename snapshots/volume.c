@@ -7,6 +7,8 @@
 #include "api.h"
 #include "dtn_otel.h"
 #include "dtn_volume.h"
+#include "model.h"
+#include "poller.h"
 
 /* A volume keeps the parsed answer: its strings point into it. */
 typedef struct volume {
@@ -36,44 +38,46 @@ void dtn_volumes_free(dtn_volumes *list)
 	dtn__free(list);
 }
 
-static int fill(volume *v, dtn_error *err)
+static int fill(void *obj, const json_t *j, dtn_error *err)
 {
+	volume *v = obj;
 	dtn_volume *p = &v->pub;
 
-	p->id = dtn__json_str(v->j, "id");
-	p->name = dtn__json_str(v->j, "name");
-	p->state = dtn__json_str(v->j, "state");
-	if (!p->id || !p->name || !p->state)
-		return dtn__error_set(err, DTN_EPROTOCOL, "the server described a volume without %s",
-				      !p->id ? "an id" : !p->name ? "a name" : "a state");
-	p->organization_id = dtn__json_str(v->j, "organizationId");
-	p->error_reason = dtn__json_str(v->j, "errorReason");
-	p->created_at = dtn__json_str(v->j, "createdAt");
-	p->updated_at = dtn__json_str(v->j, "updatedAt");
-	p->last_used_at = dtn__json_str(v->j, "lastUsedAt");
-	if (!(v->text = json_dumps(v->j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+	v->j = json_incref((json_t *)j);
+	p->id = dtn__json_str(j, "id");
+	p->name = dtn__json_str(j, "name");
+	p->state = dtn__json_str(j, "state");
+	p->organization_id = dtn__json_str(j, "organizationId");
+	p->error_reason = dtn__json_str(j, "errorReason");
+	p->created_at = dtn__json_str(j, "createdAt");
+	p->updated_at = dtn__json_str(j, "updatedAt");
+	p->last_used_at = dtn__json_str(j, "lastUsedAt");
+	if (!(v->text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER)))
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	p->json = v->text;
 	return 0;
 }
 
+static void free_volume(void *obj)
+{
+	dtn_volume_free(obj);
+}
+
+static const dtn__model model = {
+	.size = sizeof(volume),
+	.noun = "volume",
+	.required = (const char *const[]){"id", "name", "state", NULL},
+	.fill = fill,
+	.free = free_volume,
+};
+
 static int from_json(dtn_volume **out, const json_t *j, dtn_error *err)
 {
-	volume *v;
-	int rc;
+	void *v;
+	int rc = dtn__model_from_json(&model, j, &v, err);
 
-	*out = NULL;
-	if (!json_is_object(j))
-		return dtn__error_set(err, DTN_EPROTOCOL, "the server's answer is not a volume");
-	if (!(v = dtn__calloc(1, sizeof(*v))))
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	v->j = json_incref((json_t *)j);
-	if ((rc = fill(v, err)) < 0) {
-		dtn_volume_free(&v->pub);
-		return rc;
-	}
-	*out = &v->pub;
-	return 0;
+	*out = v;
+	return rc;
 }
 
 /* A name fit for messages and for the server: not empty, UTF-8. */
@@ -102,17 +106,10 @@ static dtn_span *op_start(const char *name, const char *volume_name)
 static int get_volume(dtn_daytona *c, const char *fmt, const char *arg, const char *what,
 		      dtn_volume **out, dtn_error *err)
 {
-	char *path = dtn__api_path(fmt, arg);
-	json_t *answer = NULL;
-	int rc;
+	void *v;
+	int rc = dtn__model_get(c, &model, fmt, arg, what, &v, err);
 
-	*out = NULL;
-	if (!path)
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	if ((rc = dtn__api_call(c, "GET", path, NULL, what, &answer, err)) == 0)
-		rc = from_json(out, answer, err);
-	json_decref(answer);
-	dtn__free(path);
+	*out = v;
 	return rc;
 }
 
@@ -270,43 +267,32 @@ int dtn_volume_create(dtn_daytona *c, const char *name, dtn_volume **out, dtn_er
 
 /* ---- waiting ---- */
 
-typedef struct waiter {
-	dtn_daytona *c;
-	dtn_log_fn log;
-	void *payload;
-	dtn_span *span;
-	dtn_volume *cur;     /* the last description seen (owned) */
-	long polls;
-} waiter;
-
-static int report_state(waiter *w, const char *previous)
+static const char *volume_state(const void *v)
 {
-	char line[600], shown[512];
+	return ((const dtn_volume *)v)->state;
+}
 
-	if (previous)
-		dtn_span_add_event(w->span, "daytona.volume.state_change",
-				   (dtn_attr[]){DTN_ATTR_STR("daytona.volume.state", w->cur->state),
-						DTN_ATTR_STR("daytona.volume.previous_state",
-							     previous)},
-				   2);
-	snprintf(line, sizeof(line), "volume %s: %s",
-		 dtn__printable(shown, sizeof(shown), w->cur->name), w->cur->state);
-	return dtn__api_log(w->c, w->log, w->payload, DTN_LOG_STATE, line, strlen(line)) != 0
-		       ? DTN_EUSER
-		       : 0;
+static const char *state_line(const void *obj, char *buf, size_t size)
+{
+	const dtn_volume *v = obj;
+	char shown[512];
+
+	snprintf(buf, size, "volume %s: %s", dtn__printable(shown, sizeof(shown), v->name),
+		 v->state);
+	return buf;
 }
 
 /* 1 when the volume is ready, 0 to go on waiting, or an error for a state it cannot leave. */
-static int judge(waiter *w, dtn_error *err)
+static int judge(dtn__poll *p, dtn_error *err)
 {
-	const dtn_volume *v = w->cur;
+	const dtn_volume *v = p->cur;
 	char shown[512];
 
 	dtn__printable(shown, sizeof(shown), v->name);
 	if (strcmp(v->state, "ready") == 0)
 		return 1;
 	if (strcmp(v->state, "error") == 0) {
-		dtn_span_set_str(w->span, "error.type", "daytona.volume.error");
+		dtn_span_set_str(p->span, "error.type", "daytona.volume.error");
 		return dtn__error_set(err, DTN_EBUILD, "volume \"%s\" failed: %s", shown,
 				      v->error_reason && v->error_reason[0]
 					      ? v->error_reason
@@ -320,79 +306,57 @@ static int judge(waiter *w, dtn_error *err)
 }
 
 /* One poll: the volume by name again, which must still be the same volume. */
-static int poll_once(waiter *w, dtn_error *err)
+static int fetch(dtn__poll *p, void **out, dtn_error *err)
 {
-	char shown[512], *previous = NULL;
+	const dtn_volume *cur = p->cur;
 	dtn_volume *next = NULL;
+	char shown[512];
 	int rc;
 
-	dtn__printable(shown, sizeof(shown), w->cur->name);
-	w->polls++;
-	if ((rc = get_by_name(w->c, w->cur->name, &next, err)) < 0) {
+	dtn__printable(shown, sizeof(shown), cur->name);
+	if ((rc = get_by_name(p->c, cur->name, &next, err)) < 0) {
 		if (rc == DTN_ENOTFOUND)
 			dtn__error_set(err, rc, "volume \"%s\" disappeared while dtn waited for it "
 				       "to be ready", shown);
 		return rc;
 	}
-	if (strcmp(next->id, w->cur->id) != 0) {
+	if (strcmp(next->id, cur->id) != 0) {
 		dtn_volume_free(next);
 		return dtn__error_set(err, DTN_ENOTFOUND, "volume \"%s\" was deleted and another "
 				      "one of that name created while dtn waited for it", shown);
 	}
-	if (strcmp(next->state, w->cur->state) != 0 && !(previous = dtn__strdup(w->cur->state))) {
-		dtn_volume_free(next);
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	}
-	dtn_volume_free(w->cur);
-	w->cur = next;
-	if (previous)
-		rc = report_state(w, previous);
-	dtn__free(previous);
-	return rc;
+	*out = next;
+	return 0;
 }
 
-static int wait_ready(waiter *w, dtn_error *err)
+static int out_of_time(dtn__poll *p, long seconds, dtn_error *err)
 {
-	int rc;
+	const dtn_volume *v = p->cur;
+	char shown[512];
 
-	if ((rc = report_state(w, NULL)) < 0)
-		return dtn__error_set(err, rc, "stopped by the log callback");
-	while ((rc = judge(w, err)) == 0) {
-		if ((rc = dtn__api_sleep(w->c, w->c->poll_ms, err)) < 0 ||
-		    (rc = poll_once(w, err)) < 0)
-			break;
-	}
-	if (rc == DTN_EUSER)
-		return dtn__error_set(err, rc, "stopped by the log callback");
-	if (rc == DTN_ETIMEOUT && w->c->timeout_ms > 0 && dtn__api_remaining_ms(w->c) == 0) {
-		char shown[512];
-
-		return dtn__error_set(err, rc, "volume \"%s\" was not ready when the time limit "
-				      "of %ld s ran out (state: %s)",
-				      dtn__printable(shown, sizeof(shown), w->cur->name),
-				      (w->c->timeout_ms + 999) / 1000, w->cur->state);
-	}
-	return rc < 0 ? rc : 0;
+	return dtn__error_set(err, DTN_ETIMEOUT, "volume \"%s\" was not ready when the time limit "
+			      "of %ld s ran out (state: %s)",
+			      dtn__printable(shown, sizeof(shown), v->name), seconds, v->state);
 }
 
-static dtn_volume *dup_volume(const dtn_volume *pub)
-{
-	const volume *v = (const volume *)pub;
-	dtn_volume *out = NULL;
-	json_t *copy;
-
-	if (!(copy = json_deep_copy(v->j)))
-		return NULL;
-	from_json(&out, copy, NULL);
-	json_decref(copy);
-	return out;
-}
+static const dtn__poll_kind until_ready = {
+	.event = "daytona.volume.state_change",
+	.state_attr = "daytona.volume.state",
+	.previous_attr = "daytona.volume.previous_state",
+	.stopped = "stopped by the log callback",
+	.state = volume_state,
+	.line = state_line,
+	.judge = judge,
+	.fetch = fetch,
+	.late = out_of_time,
+	.free = free_volume,
+};
 
 int dtn_volume_wait(dtn_daytona *c, const dtn_volume *from, const dtn_volume_wait_opts *opts,
 		    dtn_volume **out, dtn_error *err)
 {
 	static const dtn_volume_wait_opts none;
-	waiter w = {.c = c};
+	dtn__poll p = {.kind = &until_ready, .c = c};
 	int rc;
 
 	if (out)
@@ -401,22 +365,20 @@ int dtn_volume_wait(dtn_daytona *c, const dtn_volume *from, const dtn_volume_wai
 		return dtn__error_set(err, DTN_EINVAL, "no volume to wait for");
 	if (!opts)
 		opts = &none;
-	w.log = opts->log;
-	w.payload = opts->payload;
-	w.span = op_start("VolumeService.wait", from->name);
-	dtn_span_set_str(w.span, "daytona.volume.id", from->id);
-	if (!(w.cur = dup_volume(from)))
+	p.log = opts->log;
+	p.payload = opts->payload;
+	p.span = op_start("VolumeService.wait", from->name);
+	dtn_span_set_str(p.span, "daytona.volume.id", from->id);
+	if (!(p.cur = dtn__model_dup(&model, ((const volume *)from)->j)))
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	else
-		rc = wait_ready(&w, err);
-	dtn_span_set_int(w.span, "dtn.poll.count", w.polls);
-	if (w.cur)
-		dtn_span_set_str(w.span, "daytona.volume.state", w.cur->state);
-	dtn_span_end_op(w.span, rc, err);
+		rc = dtn__poll_run(&p, err);
+	dtn__poll_record(&p);
+	dtn_span_end_op(p.span, rc, err);
 	if (rc == 0 && out)
-		*out = w.cur;
+		*out = p.cur;
 	else
-		dtn_volume_free(w.cur);
+		dtn_volume_free(p.cur);
 	return rc;
 }
 
@@ -448,32 +410,16 @@ int dtn_volume_ensure(dtn_daytona *c, const char *id_or_name, const dtn_volume_w
 
 /* ---- delete ---- */
 
-/* Polls the volume by id until the server no longer shows it. */
-static int wait_gone(dtn_daytona *c, const char *id, const char *shown, dtn_error *err)
+/* Gone: unknown, or shown as deleted. */
+static int gone(dtn_daytona *c, const char *id, dtn_error *err)
 {
-	for (;;) {
-		dtn_volume *v = NULL;
-		dtn_error gerr;
-		int rc;
+	dtn_volume *v = NULL;
+	int rc = get_by_id(c, id, &v, err);
 
-		if ((rc = dtn__api_sleep(c, c->poll_ms, err)) < 0) {
-			if (rc == DTN_ETIMEOUT)
-				dtn__error_set(err, rc, "volume \"%s\" was still being deleted when "
-					       "the time limit ran out", shown);
-			return rc;
-		}
-		rc = get_by_id(c, id, &v, &gerr);
-		if (rc == 0 && strcmp(v->state, "deleted") == 0)
-			rc = DTN_ENOTFOUND;
-		dtn_volume_free(v);
-		if (rc == DTN_ENOTFOUND)
-			return 0;
-		if (rc < 0) {
-			if (err)
-				*err = gerr;
-			return rc;
-		}
-	}
+	if (rc == 0 && strcmp(v->state, "deleted") == 0)
+		rc = DTN_ENOTFOUND;
+	dtn_volume_free(v);
+	return rc == DTN_ENOTFOUND ? 1 : rc;
 }
 
 /* DELETE /volumes/{id}, with the server's refusals made plain. */
@@ -524,7 +470,8 @@ int dtn_volume_delete(dtn_daytona *c, const char *id_or_name, bool wait, dtn_err
 	}
 	dtn_span_set_str(span, "daytona.volume.id", id);
 	if (rc == 0 && wait)
-		rc = wait_gone(c, id, shown, err);
+		rc = dtn__poll_until_gone(c, id, gone, "volume \"%s\" was still being deleted "
+					  "when the time limit ran out", shown, err);
 out:
 	dtn_span_end_op(span, rc, err);
 	dtn_volume_free(v);
