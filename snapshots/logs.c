@@ -192,14 +192,20 @@ static int on_data(const char *data, size_t len, void *payload)
 	return dtn__lines_feed(&s->lines, data, len, on_line, s);
 }
 
-static bool is_final(dtn__logstream *s)
+/* A flag of the stream (one of its members), read under its lock. */
+static bool flag(dtn__logstream *s, const bool *member)
 {
-	bool f;
+	bool v;
 
 	pthread_mutex_lock(&s->lock);
-	f = s->final;
+	v = *member;
 	pthread_mutex_unlock(&s->lock);
-	return f;
+	return v;
+}
+
+static bool is_final(dtn__logstream *s)
+{
+	return flag(s, &s->final);
 }
 
 /* Waits the poll interval before another attempt; false when told to stop meanwhile. */
@@ -335,12 +341,7 @@ void dtn__logstream_set_final(dtn__logstream *s)
 
 bool dtn__logstream_done(dtn__logstream *s)
 {
-	bool d;
-
-	pthread_mutex_lock(&s->lock);
-	d = s->done;
-	pthread_mutex_unlock(&s->lock);
-	return d;
+	return flag(s, &s->done);
 }
 
 int64_t dtn__logstream_last_data(dtn__logstream *s)
@@ -355,12 +356,7 @@ int64_t dtn__logstream_last_data(dtn__logstream *s)
 
 bool dtn__logstream_stopped(dtn__logstream *s)
 {
-	bool u;
-
-	pthread_mutex_lock(&s->lock);
-	u = s->user_stopped;
-	pthread_mutex_unlock(&s->lock);
-	return u;
+	return flag(s, &s->user_stopped);
 }
 
 int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err)
@@ -370,9 +366,7 @@ int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err)
 
 	if (!s)
 		return 0;
-	pthread_mutex_lock(&s->lock);
-	cut = !s->done;
-	pthread_mutex_unlock(&s->lock);
+	cut = !flag(s, &s->done);
 	s->stop = 1;
 	pthread_join(s->thread, NULL);
 	/* a stream that could not be read is reported; one cut on purpose is not */

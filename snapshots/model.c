@@ -50,19 +50,30 @@ void *dtn__model_dup(const dtn__model *m, const json_t *j)
 	return out;
 }
 
+int dtn__model_call(dtn_daytona *c, const char *method, const char *fmt, const char *arg,
+		    const char *what, json_t **out, dtn_error *err)
+{
+	char *path = dtn__api_path(fmt, arg);
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!path)
+		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
+	rc = dtn__api_call(c, method, path, NULL, what, out, err);
+	dtn__free(path);
+	return rc;
+}
+
 int dtn__model_get(dtn_daytona *c, const dtn__model *m, const char *fmt, const char *arg,
 		   const char *what, void **out, dtn_error *err)
 {
-	char *path = dtn__api_path(fmt, arg);
 	json_t *answer = NULL;
 	int rc;
 
 	*out = NULL;
-	if (!path)
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	if ((rc = dtn__api_call(c, "GET", path, NULL, what, &answer, err)) == 0)
+	if ((rc = dtn__model_call(c, "GET", fmt, arg, what, &answer, err)) == 0)
 		rc = dtn__model_from_json(m, answer, out, err);
 	json_decref(answer);
-	dtn__free(path);
 	return rc;
 }

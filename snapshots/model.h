@@ -30,9 +30,14 @@ int dtn__model_from_json(const dtn__model *m, const json_t *j, void **out, dtn_e
 void *dtn__model_dup(const dtn__model *m, const json_t *j);
 
 /*
- * GET `fmt` with `arg` as its one path segment (dtn__api_path), the answer made an object.
- * `what` names the object in the message of a 404. Errors: dtn__api_call's, from_json's.
+ * One API call without a body on an object: `method` on the path `fmt` with `arg` as its one
+ * path segment (dtn__api_path). `what` names the object in the message of a 404; *out (may be
+ * NULL) receives the answer as dtn__api_call gives it. Errors: dtn__api_call's, DTN_ENOMEM.
  */
+int dtn__model_call(dtn_daytona *c, const char *method, const char *fmt, const char *arg,
+		    const char *what, json_t **out, dtn_error *err);
+
+/* GET with dtn__model_call, the answer made an object. Errors: also from_json's. */
 int dtn__model_get(dtn_daytona *c, const dtn__model *m, const char *fmt, const char *arg,
 		   const char *what, void **out, dtn_error *err);
 

@@ -48,7 +48,7 @@ static int step(dtn__poll *p, dtn_error *err)
 		return rc;
 	if (strcmp(k->state(next), k->state(p->cur)) != 0)
 		rc = report(p, next, k->state(p->cur));
-	k->free(p->cur);
+	k->model->free(p->cur);
 	p->cur = next;
 	return rc;
 }
@@ -76,6 +76,25 @@ void dtn__poll_record(dtn__poll *p)
 	dtn_span_set_int(p->span, "dtn.poll.count", p->polls);
 	if (p->cur)
 		dtn_span_set_str(p->span, p->kind->state_attr, p->kind->state(p->cur));
+}
+
+int dtn__poll_wait(dtn__poll *p, const json_t *from, void **out, dtn_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if (!(p->cur = dtn__model_dup(p->kind->model, from)))
+		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
+	else
+		rc = dtn__poll_run(p, err);
+	dtn__poll_record(p);
+	dtn_span_end_op(p->span, rc, err);
+	if (rc == 0)
+		*out = p->cur;
+	else if (p->cur)
+		p->kind->model->free(p->cur);
+	p->cur = NULL;
+	return rc;
 }
 
 int dtn__poll_until_gone(dtn_daytona *c, const char *id, dtn__poll_gone_fn gone,

@@ -8,11 +8,13 @@
 
 #include "api.h"
 #include "dtn_otel.h"
+#include "model.h"
 
 typedef struct dtn__poll dtn__poll;
 
 /* What differs between the kinds of object waited for. */
 typedef struct dtn__poll_kind {
+	const dtn__model *model;     /* what is waited for */
 	const char *event;           /* the span event of a state change */
 	const char *state_attr;      /* the new state's attribute (also the span's last state) */
 	const char *previous_attr;   /* the state before */
@@ -26,11 +28,10 @@ typedef struct dtn__poll_kind {
 	int (*judge)(dtn__poll *p, dtn_error *err);
 	/* After each wait, before the poll (may be NULL): 0 to go on, or an error. */
 	int (*awake)(dtn__poll *p, dtn_error *err);
-	/* One poll: the object as the server describes it now, into *next (owned). */
+	/* One poll: the object as the server describes it now, into *next (an object of model). */
 	int (*fetch)(dtn__poll *p, void **next, dtn_error *err);
 	/* The message of the client's time limit running out (may be NULL: left as it is). */
 	int (*late)(dtn__poll *p, long seconds, dtn_error *err);
-	void (*free)(void *obj);
 } dtn__poll_kind;
 
 /* A wait in progress; a kind may embed it first in a larger struct of its own. */
@@ -56,6 +57,14 @@ int dtn__poll_run(dtn__poll *p, dtn_error *err);
 
 /* Sets the span's dtn.poll.count and, when there is one, the last state seen. */
 void dtn__poll_record(dtn__poll *p);
+
+/*
+ * A whole wait in the operation's span p->span (which the caller started, with p's log and
+ * payload set): for a copy of the object that `from` describes, dtn__poll_run, then the span
+ * recorded and ended. *out receives the object on success, NULL otherwise. Errors: those of
+ * dtn__poll_run, DTN_ENOMEM.
+ */
+int dtn__poll_wait(dtn__poll *p, const json_t *from, void **out, dtn_error *err);
 
 /* Whether an object is gone (1), still there (0), or an error (negative, err set). */
 typedef int (*dtn__poll_gone_fn)(dtn_daytona *c, const char *id, dtn_error *err);

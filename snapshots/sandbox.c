@@ -469,6 +469,7 @@ static int out_of_time(dtn__poll *p, long seconds, dtn_error *err)
 
 /* Polls at once (the SDKs do), then every poll interval. */
 static const dtn__poll_kind until_started = {
+	.model = &model,
 	.event = "daytona.sandbox.state_change",
 	.state_attr = "daytona.sandbox.state",
 	.previous_attr = "daytona.sandbox.previous_state",
@@ -479,13 +480,13 @@ static const dtn__poll_kind until_started = {
 	.judge = judge,
 	.fetch = fetch,
 	.late = out_of_time,
-	.free = free_sandbox,
 };
 
 int dtn_sandbox_wait(dtn_daytona *c, const dtn_sandbox *from, const dtn_sandbox_opts *opts,
 		     dtn_sandbox **out, dtn_error *err)
 {
 	dtn__poll p = {.kind = &until_started, .c = c};
+	void *s;
 	int rc;
 
 	if (out)
@@ -498,16 +499,11 @@ int dtn_sandbox_wait(dtn_daytona *c, const dtn_sandbox *from, const dtn_sandbox_
 	}
 	p.span = dtn_span_start_op("Sandbox.waitUntilStarted", NULL);
 	dtn_span_set_str(p.span, "daytona.sandbox.id", from->id);
-	if (!(p.cur = dtn__model_dup(&model, ((const sandbox *)from)->j)))
-		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
+	rc = dtn__poll_wait(&p, ((const sandbox *)from)->j, &s, err);
+	if (out)
+		*out = s;
 	else
-		rc = dtn__poll_run(&p, err);
-	dtn__poll_record(&p);
-	dtn_span_end_op(p.span, rc, err);
-	if (rc == 0 && out)
-		*out = p.cur;
-	else
-		dtn_sandbox_free(p.cur);
+		dtn_sandbox_free(s);
 	return rc;
 }
 
@@ -653,22 +649,17 @@ int dtn_sandbox_get(dtn_daytona *c, const char *id_or_name, dtn_sandbox **out, d
 int dtn_sandbox_delete(dtn_daytona *c, const char *id_or_name, dtn_error *err)
 {
 	dtn_span *span = dtn_span_start_op("Sandbox.delete", NULL);
-	char *path = NULL, what[600], shown[512];
+	char what[600], shown[512];
 	int rc;
 
 	if (!id_or_name || !id_or_name[0]) {
 		rc = dtn__error_set(err, DTN_EINVAL, "no sandbox named");
-		goto out;
+	} else {
+		dtn_span_set_str(span, "daytona.sandbox.id", id_or_name);
+		snprintf(what, sizeof(what), "sandbox \"%s\"",
+			 dtn__printable(shown, sizeof(shown), id_or_name));
+		rc = dtn__model_call(c, "DELETE", "/sandbox/%s", id_or_name, what, NULL, err);
 	}
-	dtn_span_set_str(span, "daytona.sandbox.id", id_or_name);
-	snprintf(what, sizeof(what), "sandbox \"%s\"",
-		 dtn__printable(shown, sizeof(shown), id_or_name));
-	if (!(path = dtn__api_path("/sandbox/%s", id_or_name)))
-		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	else
-		rc = dtn__api_call(c, "DELETE", path, NULL, what, NULL, err);
-out:
 	dtn_span_end_op(span, rc, err);
-	dtn__free(path);
 	return rc;
 }

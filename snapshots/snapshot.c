@@ -455,24 +455,19 @@ static int gone(dtn_daytona *c, const char *id, dtn_error *err)
 int dtn_snapshot_delete(dtn_daytona *c, const char *id_or_name, bool wait, dtn_error *err)
 {
 	dtn_span *span = op_start("SnapshotService.delete", id_or_name);
-	char *id = NULL, *path = NULL, what[600];
+	char *id = NULL, what[600];
 	int rc;
 
 	dtn_error_clear(err);
 	if ((rc = resolve_id(c, id_or_name, &id, err)) < 0)
 		goto out;
 	dtn_span_set_str(span, "daytona.snapshot.id", id);
-	if (!(path = dtn__api_path("/snapshots/%s", id))) {
-		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
-		goto out;
-	}
 	snprintf(what, sizeof(what), "snapshot \"%s\"", id_or_name);
-	if ((rc = dtn__api_call(c, "DELETE", path, NULL, what, NULL, err)) == 0 && wait)
+	if ((rc = dtn__model_call(c, "DELETE", "/snapshots/%s", id, what, NULL, err)) == 0 && wait)
 		rc = dtn__poll_until_gone(c, id, gone, "snapshot \"%s\" was still being removed "
 					  "when the time limit ran out", id_or_name, err);
 out:
 	dtn_span_end_op(span, rc, err);
-	dtn__free(path);
 	dtn__free(id);
 	return rc;
 }
@@ -481,7 +476,7 @@ int dtn_snapshot_activate(dtn_daytona *c, const char *id_or_name, dtn_snapshot *
 			  dtn_error *err)
 {
 	dtn_span *span = op_start("SnapshotService.activate", id_or_name);
-	char *id = NULL, *path = NULL, what[600];
+	char *id = NULL, what[600];
 	json_t *answer = NULL;
 	int rc;
 
@@ -491,18 +486,13 @@ int dtn_snapshot_activate(dtn_daytona *c, const char *id_or_name, dtn_snapshot *
 	if ((rc = resolve_id(c, id_or_name, &id, err)) < 0)
 		goto out;
 	dtn_span_set_str(span, "daytona.snapshot.id", id);
-	if (!(path = dtn__api_path("/snapshots/%s/activate", id))) {
-		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
-		goto out;
-	}
 	snprintf(what, sizeof(what), "snapshot \"%s\"", id_or_name);
-	rc = dtn__api_call(c, "POST", path, NULL, what, &answer, err);
+	rc = dtn__model_call(c, "POST", "/snapshots/%s/activate", id, what, &answer, err);
 	if (rc == 0 && out && answer)
 		rc = dtn__snapshot_from_json(out, answer, err);
 out:
 	dtn_span_end_op(span, rc, err);
 	json_decref(answer);
-	dtn__free(path);
 	dtn__free(id);
 	return rc;
 }
@@ -512,17 +502,14 @@ out:
 /* The build-log URL of a snapshot (GET /snapshots/{id}/build-logs-url). */
 static int logs_url(dtn_daytona *c, const dtn_snapshot *s, char **out, dtn_error *err)
 {
-	char *path = dtn__api_path("/snapshots/%s/build-logs-url", s->id), what[600];
+	char what[600];
 	json_t *answer = NULL;
 	const char *url;
 	int rc;
 
 	*out = NULL;
-	if (!path)
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	snprintf(what, sizeof(what), "build logs of snapshot \"%s\"", s->name);
-	rc = dtn__api_call(c, "GET", path, NULL, what, &answer, err);
-	dtn__free(path);
+	rc = dtn__model_call(c, "GET", "/snapshots/%s/build-logs-url", s->id, what, &answer, err);
 	if (rc == 0 && !(url = dtn__json_str(answer, "url")))
 		rc = dtn__error_set(err, DTN_EPROTOCOL,
 				    "the build-log address of snapshot \"%s\" is missing", s->name);
@@ -658,6 +645,7 @@ static int fetch(dtn__poll *p, void **out, dtn_error *err)
 
 /* Until final, with the time spent in each state recorded. */
 static const dtn__poll_kind until_final = {
+	.model = &model,
 	.event = "daytona.snapshot.state_change",
 	.state_attr = "daytona.snapshot.state",
 	.previous_attr = "daytona.snapshot.previous_state",
@@ -668,7 +656,6 @@ static const dtn__poll_kind until_final = {
 	.judge = judge,
 	.awake = awake,
 	.fetch = fetch,
-	.free = free_snapshot,
 };
 
 static int final_result(waiter *w, dtn_error *err)

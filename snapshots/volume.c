@@ -340,6 +340,7 @@ static int out_of_time(dtn__poll *p, long seconds, dtn_error *err)
 }
 
 static const dtn__poll_kind until_ready = {
+	.model = &model,
 	.event = "daytona.volume.state_change",
 	.state_attr = "daytona.volume.state",
 	.previous_attr = "daytona.volume.previous_state",
@@ -349,7 +350,6 @@ static const dtn__poll_kind until_ready = {
 	.judge = judge,
 	.fetch = fetch,
 	.late = out_of_time,
-	.free = free_volume,
 };
 
 int dtn_volume_wait(dtn_daytona *c, const dtn_volume *from, const dtn_volume_wait_opts *opts,
@@ -357,6 +357,7 @@ int dtn_volume_wait(dtn_daytona *c, const dtn_volume *from, const dtn_volume_wai
 {
 	static const dtn_volume_wait_opts none;
 	dtn__poll p = {.kind = &until_ready, .c = c};
+	void *v;
 	int rc;
 
 	if (out)
@@ -369,16 +370,11 @@ int dtn_volume_wait(dtn_daytona *c, const dtn_volume *from, const dtn_volume_wai
 	p.payload = opts->payload;
 	p.span = op_start("VolumeService.wait", from->name);
 	dtn_span_set_str(p.span, "daytona.volume.id", from->id);
-	if (!(p.cur = dtn__model_dup(&model, ((const volume *)from)->j)))
-		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
+	rc = dtn__poll_wait(&p, ((const volume *)from)->j, &v, err);
+	if (out)
+		*out = v;
 	else
-		rc = dtn__poll_run(&p, err);
-	dtn__poll_record(&p);
-	dtn_span_end_op(p.span, rc, err);
-	if (rc == 0 && out)
-		*out = p.cur;
-	else
-		dtn_volume_free(p.cur);
+		dtn_volume_free(v);
 	return rc;
 }
 
@@ -425,16 +421,13 @@ static int gone(dtn_daytona *c, const char *id, dtn_error *err)
 /* DELETE /volumes/{id}, with the server's refusals made plain. */
 static int delete_id(dtn_daytona *c, const char *id, const char *shown, dtn_error *err)
 {
-	char *path = dtn__api_path("/volumes/%s", id), what[600], server[2048];
+	char what[600], server[2048];
 	dtn_error e;
 	int rc;
 
-	if (!path)
-		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	dtn_error_clear(&e);
 	snprintf(what, sizeof(what), "volume \"%s\"", shown);
-	rc = dtn__api_call(c, "DELETE", path, NULL, what, NULL, &e);
-	dtn__free(path);
+	rc = dtn__model_call(c, "DELETE", "/volumes/%s", id, what, NULL, &e);
 	memcpy(server, e.message, sizeof(server));
 	/* 409: a sandbox mounts it; 400: its state is neither ready nor error (wire §7). */
 	if (rc == DTN_EEXISTS)
