@@ -116,25 +116,25 @@ int dtn__tar_file(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 	char path[PATH_MAX];
 
 	if (en->fetched && en->rc < 0)
-		return dtn__walk_entry_error(w, en);
+		return dtn__walk_entry_error(w, en, NULL);
 	if ((rc = dtn__tar_flush_dirs(w)) < 0 || (rc = dtn__tar_header(w, name, &en->st, NULL)) < 0)
 		return rc;
 	if (en->fetched)
 		return en->st.st_size ? tar_chunk(w, en->data, (size_t)en->st.st_size) : 0;
 	fd = dfd >= 0 ? dtn__walk_open_listed(dfd, en->name) : open(w->ctx->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return dtn__walk_fail_errno(w, "open", en->name, errno);
+		return dtn__walk_fail_errno(w, "open", NULL, errno);
 	/* a file the cache knows is checked to stay the version listed, but not hashed again */
 	rc = dtn__walk_read_file(w, fd, &en->st, en->cached ? NULL : w->sha, w->buf, tar_chunk,
 				 en->digest, &e);
 	close(fd);
 	if (rc == DTN_ECHANGED)
 		return dtn__walk_fail(w, DTN_ECHANGED, "%s changed while it was archived",
-			    dtn__walk_shown(w, dfd >= 0 ? en->name : NULL, path, sizeof(path)));
+			    dtn__walk_shown(w, NULL, path, sizeof(path)));
 	if (rc == DTN_EIO && e)
-		return dtn__walk_fail_errno(w, "read", en->name, e);
+		return dtn__walk_fail_errno(w, "read", NULL, e);
 	return rc < 0 ? dtn__walk_fail(w, rc, "cannot archive %s",
-			     dtn__walk_shown(w, en->name, path, sizeof(path))) : 0;
+			     dtn__walk_shown(w, NULL, path, sizeof(path))) : 0;
 }
 
 /* ---- archive ------------------------------------------------------------------------------- */

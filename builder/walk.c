@@ -321,16 +321,16 @@ static void hash_one(size_t i, unsigned worker, void *arg)
 	close(fd);
 }
 
-int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en)
+int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en, const char *name)
 {
 	char path[PATH_MAX];
 
 	if (en->rc == DTN_ECHANGED)
 		return dtn__walk_fail(w, DTN_ECHANGED, "%s changed while it was read",
-			    dtn__walk_shown(w, en->name, path, sizeof(path)));
+			    dtn__walk_shown(w, name, path, sizeof(path)));
 	if (en->rc == DTN_EIO)
-		return dtn__walk_fail_errno(w, "read", en->name, en->err_errno);
-	return dtn__walk_fail(w, en->rc, "cannot hash %s", dtn__walk_shown(w, en->name, path, sizeof(path)));
+		return dtn__walk_fail_errno(w, "read", name, en->err_errno);
+	return dtn__walk_fail(w, en->rc, "cannot hash %s", dtn__walk_shown(w, name, path, sizeof(path)));
 }
 
 /* ---- the digest cache ------------------------------------------------------------------- */
@@ -397,7 +397,7 @@ static int hash_files(dtn__walk *w, int dfd, dtn__entry *v, size_t n)
 	dtn__pool_run(w->b->pool, ntodo, hash_one, &(struct batch){w, dfd, todo});
 	for (size_t i = 0; i < ntodo && rc == 0; i++)
 		if (todo[i]->rc < 0)
-			rc = dtn__walk_entry_error(w, todo[i]);
+			rc = dtn__walk_entry_error(w, todo[i], todo[i]->name);
 	dtn__free(todo);
 	return rc;
 }
@@ -528,7 +528,7 @@ static int visit_link(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 	int rc;
 
 	if (n < 0)
-		return dtn__walk_fail_errno(w, "read the link", en->name, errno);
+		return dtn__walk_fail_errno(w, "read the link", NULL, errno);
 	target[n] = '\0';
 	en->st.st_size = n;
 	if (dtn__sha256_once(en->digest, target, (size_t)n) < 0)
@@ -536,7 +536,7 @@ static int visit_link(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 	w->id->links++;
 	if (w->b->opts.for_daytona && !w->ar)
 		dtn__builder_warn(w->b, "%s: a symbolic link; Daytona's runner turns links into "
-					"empty files", dtn__walk_shown(w, en->name, path, sizeof(path)));
+					"empty files", dtn__walk_shown(w, NULL, path, sizeof(path)));
 	if (w->ar && ((rc = dtn__tar_flush_dirs(w)) < 0 || (rc = dtn__tar_header(w, name, &en->st, target)) < 0))
 		return rc;
 	return 0;
@@ -549,7 +549,7 @@ static int visit_dir(dtn__walk *w, int dfd, dtn__entry *en, const char *name, bo
 	int rc;
 
 	if (fd < 0)
-		return dtn__walk_fail_errno(w, "open", en->name, errno);
+		return dtn__walk_fail_errno(w, "open", NULL, errno);
 	if (w->ar && (rc = dtn__tar_push_dir(w, name, &en->st)) < 0) {
 		close(fd);
 		return rc;

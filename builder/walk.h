@@ -105,8 +105,11 @@ int dtn__tar_push_dir(dtn__walk *w, const char *name, const struct stat *st);
 int dtn__tar_flush_dirs(dtn__walk *w);
 /* Drops the innermost waiting directory: it stays out of the archive. */
 void dtn__tar_pop_dir(dtn__walk *w);
-/* The error of a file that could not be read ahead or hashed. */
-int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en);
+/*
+ * The error of a file that could not be read ahead or hashed. `name` is the entry's name when
+ * w->rel is still its directory, NULL once w->rel names the entry itself (as while visiting).
+ */
+int dtn__walk_entry_error(dtn__walk *w, const dtn__entry *en, const char *name);
 /* The biggest file that is read ahead whole while archiving. */
 #define DTN__READ_AHEAD_FILE (256u * 1024u)
 
