@@ -5,6 +5,7 @@
 #ifndef DTN_CLI_H
 #define DTN_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -89,10 +90,22 @@ bool cli_is_help(const char *arg);
 /* Loads the spec at path; on failure reports the error and returns NULL with *exit_code set. */
 dtn_spec *cli_load_spec(const char *path, int *exit_code);
 
-/* ---- shared by the volume, sandbox and build commands (cmd_sandbox.c) ---- */
+/* ---- JSON output (daytona.c) ---- */
+
+/*
+ * Prints j (a reference the function takes; NULL accepted) indented on stdout: EXIT_OK, or
+ * EXIT_FAILED after reporting `failure` (when not NULL) if j is NULL or cannot be printed.
+ */
+int cli_print_json(json_t *j, const char *failure);
 
 /* Prints JSON text (a server's answer) indented on stdout; EXIT_OK or EXIT_FAILED. */
 int cli_print_json_text(const char *text);
+
+/* Appends the JSON text to the array *arr; when it cannot (bad JSON, no memory), the array is
+ * freed and *arr becomes NULL, which later calls leave as it is. */
+void cli_json_append(json_t **arr, const char *text);
+
+/* ---- shared by the volume, sandbox and build commands (cmd_sandbox.c) ---- */
 
 /* "sandbox NAME (ID) is STATE, from snapshot S" and one line per mounted volume. */
 void cli_print_sandbox(const dtn_sandbox *s, FILE *out);

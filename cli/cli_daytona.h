@@ -1,6 +1,7 @@
 /*
- * cli_daytona.h - what the Daytona commands of dtn-build (snapshot, logs, build) share: the
- * client made from their flags, failure reports, and progress lines.
+ * cli_daytona.h - what the Daytona commands of dtn-build (snapshot, logs, build, volume,
+ * sandbox) share (daytona.c): the client made from their flags, failure reports and progress
+ * lines.
  */
 #ifndef DTN_CLI_DAYTONA_H
 #define DTN_CLI_DAYTONA_H
@@ -12,6 +13,13 @@
 
 extern const cli_command cli_cmd_snapshot;
 extern const cli_command cli_cmd_logs;
+
+/* The --api-url and --api-key lines of a Daytona command's --help. */
+#define CLI_DAYTONA_FLAGS_HELP \
+	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL, else\n" \
+	"                  https://app.daytona.io/api)\n" \
+	"  --api-key KEY   the API key (default: DAYTONA_API_KEY); prefer the variable, as\n" \
+	"                  other users of this machine may see command lines\n"
 
 /* The flags every Daytona command takes. NULL strings: from the environment / .env files. */
 typedef struct cli_daytona_flags {

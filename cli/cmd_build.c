@@ -98,28 +98,16 @@ static json_t *daytona_contexts_json(const dtn_build_result *res)
 	return arr;
 }
 
-static int daytona_print_json(json_t *obj)
-{
-	char *text = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-
-	json_decref(obj);
-	if (!text)
-		return EXIT_FAILED;
-	puts(text);
-	free(text);
-	return EXIT_OK;
-}
-
 /* --dry-run: the Dockerfile, the contexts and the exact request; nothing was sent. */
 static int daytona_dry_run(const struct build_opts *o, dtn_daytona *c,
 			   const dtn_build_result *res)
 {
 	if (o->json)
-		return daytona_print_json(json_pack(
+		return cli_print_json(json_pack(
 			"{s:s, s:b, s:s, s:s, s:s, s:o, s:o}", "backend", "daytona", "dry_run", 1,
 			"name", o->name, "api_url", dtn_daytona_api_url(c), "dockerfile",
 			res->dockerfile, "contexts", daytona_contexts_json(res), "request",
-			json_loads(res->request, 0, NULL)));
+			json_loads(res->request, 0, NULL)), NULL);
 	printf("backend: daytona (%s)\nsnapshot: %s\n== Dockerfile\n%s== build contexts (uploaded "
 	       "unless already stored)\n",
 	       dtn_daytona_api_url(c), o->name, res->dockerfile);
@@ -147,10 +135,11 @@ static int daytona_report(const struct build_opts *o, int rc, const dtn_error *e
 
 		for (size_t i = 0; lines && res->failed_lines[i]; i++)
 			json_array_append_new(lines, json_string(res->failed_lines[i]));
-		daytona_print_json(json_pack("{s:s, s:o, s:o}", "error", err->message,
-					     "failed_lines", lines, "snapshot",
-					     res->snapshot ? json_loads(res->snapshot->json, 0, NULL)
-							   : json_null()));
+		cli_print_json(json_pack("{s:s, s:o, s:o}", "error", err->message,
+					 "failed_lines", lines, "snapshot",
+					 res->snapshot ? json_loads(res->snapshot->json, 0, NULL)
+						       : json_null()),
+			       NULL);
 	}
 	return code;
 }
@@ -169,9 +158,10 @@ static int daytona_sandbox(const struct build_opts *o, const dtn_spec *spec, dtn
 	if (rc < 0)
 		code = cli_daytona_fail("build", rc, &err);
 	else if (o->json)
-		code = daytona_print_json(json_pack("{s:o, s:o}", "snapshot",
-						    json_loads(snap->json, 0, NULL), "sandbox",
-						    json_loads(sb->json, 0, NULL)));
+		code = cli_print_json(json_pack("{s:o, s:o}", "snapshot",
+						json_loads(snap->json, 0, NULL), "sandbox",
+						json_loads(sb->json, 0, NULL)),
+				      NULL);
 	else
 		cli_print_sandbox(sb, stdout);
 	dtn_sandbox_free(sb);
@@ -206,7 +196,7 @@ static int daytona_build(const struct build_opts *o, const dtn_spec *spec, dtn_d
 	else if (o->sandbox)
 		code = daytona_sandbox(o, spec, c, res->snapshot);
 	else if (o->json)
-		code = daytona_print_json(json_loads(res->snapshot->json, 0, NULL));
+		code = cli_print_json(json_loads(res->snapshot->json, 0, NULL), NULL);
 	else
 		printf("%s snapshot %s (%s, id %s)\n", res->reused ? "reused" : "built",
 		       res->snapshot->name, res->snapshot->state, res->snapshot->id);
@@ -296,18 +286,6 @@ static int print_line(dtn_log_kind kind, const char *line, size_t len, void *pay
 	fputc('\n', o->progress);
 	fflush(o->progress);
 	return 0;
-}
-
-static int print_json(json_t *obj)
-{
-	char *text = obj ? json_dumps(obj, JSON_INDENT(2)) : NULL;
-	int code = text ? EXIT_OK : EXIT_FAILED;
-
-	if (text)
-		puts(text);
-	free(text);
-	json_decref(obj);
-	return code;
 }
 
 static json_t *strings_json(const char *const *v)
@@ -422,12 +400,13 @@ static int dry_run(const struct build_opts *o, const dtn_image *img, dtn_builder
 	}
 	code = dry_run_contexts(img, b, arr);
 	if (code == EXIT_OK && o->json)
-		code = print_json(json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:b}", "backend",
-					    "local", "name", o->name, "engine",
-					    have_engine ? json_string(eng.name) : json_null(), "image",
-					    image, "identity", identity, "dockerfile",
-					    dtn_image_dockerfile(img), "contexts", json_incref(arr),
-					    "dry_run", 1));
+		code = cli_print_json(
+			json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:b}", "backend", "local",
+				  "name", o->name, "engine",
+				  have_engine ? json_string(eng.name) : json_null(), "image", image,
+				  "identity", identity, "dockerfile", dtn_image_dockerfile(img),
+				  "contexts", json_incref(arr), "dry_run", 1),
+			NULL);
 	json_decref(arr);
 	dtn_free(image);
 	return code;
@@ -451,7 +430,7 @@ static int build_local(const struct build_opts *o, const dtn_image *img, dtn_bui
 	if (rc < 0)
 		report_failure(o, &err, res);
 	if (res && o->json)
-		print_json(result_json(o, res, rc < 0 ? &err : NULL));
+		cli_print_json(result_json(o, res, rc < 0 ? &err : NULL), NULL);
 	else if (rc == 0)
 		printf("%s %s with %s\n", res->reused ? "reused" : "built", res->image, res->engine);
 	dtn_local_result_free(res);

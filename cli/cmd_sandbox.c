@@ -30,10 +30,7 @@ static const char usage[] =
 	"                  unless given, as the Daytona SDKs do)\n"
 	"  --json          print the sandbox as JSON on stdout (progress goes to stderr)\n"
 	"  --timeout S     give up after S seconds (default 300) for the volumes and the start\n"
-	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL, else\n"
-	"                  https://app.daytona.io/api)\n"
-	"  --api-key KEY   the API key (default: DAYTONA_API_KEY); prefer the variable, as\n"
-	"                  other users of this machine may see command lines\n"
+	CLI_DAYTONA_FLAGS_HELP
 	"\n"
 	"Configuration: DAYTONA_API_KEY (or DAYTONA_JWT_TOKEN and DAYTONA_ORGANIZATION_ID),\n"
 	"DAYTONA_API_URL, DAYTONA_TARGET, from the environment or .env.local / .env.\n"
@@ -42,21 +39,6 @@ static const char usage[] =
 	"mount, 3 configuration or authentication error, 130 interrupted.\n";
 
 /* ---- shared with volume and build ---- */
-
-int cli_print_json_text(const char *text)
-{
-	json_t *j = json_loads(text, 0, NULL);
-	char *pretty = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-	int code = pretty ? EXIT_OK : EXIT_FAILED;
-
-	if (pretty)
-		puts(pretty);
-	else
-		cli_error("cannot print the server's answer as JSON");
-	free(pretty);
-	json_decref(j);
-	return code;
-}
 
 void cli_print_sandbox(const dtn_sandbox *s, FILE *out)
 {

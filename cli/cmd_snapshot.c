@@ -1,16 +1,13 @@
 /*
- * cmd_snapshot.c - `dtn-build snapshot list|get|delete|activate`: Daytona snapshots; and the
- * Daytona client the Daytona commands make from their flags.
+ * cmd_snapshot.c - `dtn-build snapshot list|get|delete|activate`: Daytona snapshots.
  */
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "cli_daytona.h"
-#include "cli_otel.h"
 
 static const char usage[] =
 	"usage: dtn-build snapshot list [--page N] [--limit N] [--name TEXT] [--json]\n"
@@ -27,10 +24,7 @@ static const char usage[] =
 	"  activate NAME   activates an inactive snapshot\n"
 	"\n"
 	"  --json          print the server's description as JSON on stdout\n"
-	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL, else\n"
-	"                  https://app.daytona.io/api)\n"
-	"  --api-key KEY   the API key (default: DAYTONA_API_KEY); prefer the variable, as\n"
-	"                  other users of this machine may see command lines\n"
+	CLI_DAYTONA_FLAGS_HELP
 	"  --timeout S     give up after S seconds\n"
 	"\n"
 	"Configuration: DAYTONA_API_KEY (or DAYTONA_JWT_TOKEN and DAYTONA_ORGANIZATION_ID),\n"
@@ -40,119 +34,7 @@ static const char usage[] =
 	"Exit codes: 0 done, 1 failed (not found, refused, time limit), 2 usage error,\n"
 	"3 configuration or authentication error, 130 interrupted.\n";
 
-/* ---- the client, shared with `logs` and `build` ---- */
-
-static void warn(const char *message, void *payload)
-{
-	(void)payload;
-	cli_error("warning: %s", message);
-}
-
-bool cli_daytona_seconds(const char *cmd, const char *text, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!text)
-		return true;
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (text[0] < '0' || text[0] > '9' || *end || errno || !v || v > 100000000UL) {
-		cli_error("%s: --timeout wants a number of seconds, not \"%s\"", cmd, text);
-		return false;
-	}
-	*out = (unsigned)v;
-	return true;
-}
-
-dtn_daytona *cli_daytona_client(const cli_daytona_flags *f, bool need_credentials,
-				int *exit_code)
-{
-	dtn_daytona *c = NULL;
-	dtn_error err = {0};
-	int rc;
-
-	dtn_error_clear(&err);
-	rc = dtn_daytona_new(&c,
-			     &(dtn_daytona_opts){.api_url = f->api_url,
-						 .api_key = f->api_key,
-						 .target = f->region,
-						 .no_credentials = !need_credentials,
-						 .timeout_ms = (long)f->timeout * 1000,
-						 .cancel = &cli_interrupted,
-						 .warn = warn},
-			     &err);
-	if (rc < 0) {
-		cli_report(&err);
-		*exit_code = cli_exit_code(rc);
-		return NULL;
-	}
-	cli_otel_daytona(c);
-	*exit_code = EXIT_OK;
-	return c;
-}
-
-int cli_daytona_fail(const char *cmd, int rc, const dtn_error *err)
-{
-	if (rc == DTN_EINTR || cli_interrupted) {
-		cli_error("%s: interrupted", cmd);
-		return EXIT_INTERRUPTED;
-	}
-	cli_report(err);
-	return cli_exit_code(rc);
-}
-
-/* Whether to colour what goes to `out`: a terminal, and NO_COLOR not set (no-color.org). */
-static bool use_color(FILE *out)
-{
-	const char *no = getenv("NO_COLOR");
-
-	return isatty(fileno(out)) && !(no && *no);
-}
-
-int cli_daytona_progress(dtn_log_kind kind, const char *line, size_t len, void *payload)
-{
-	FILE *out = payload ? payload : stderr;
-	bool color = kind != DTN_LOG_OUTPUT && use_color(out);
-
-	if (kind == DTN_LOG_PHASE)
-		fputs(color ? "\033[1m== " : "== ", out);
-	else if (kind == DTN_LOG_STATE)
-		fputs(color ? "\033[36m-- state: " : "-- state: ", out);
-	fwrite(line, 1, len, out);
-	fputs(color ? "\033[0m\n" : "\n", out);
-	fflush(out);
-	return 0;
-}
-
 /* ---- printing ---- */
-
-static int print_json_text(const char *text)
-{
-	json_t *j = json_loads(text, 0, NULL);
-	char *out = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-
-	json_decref(j);
-	if (!out) {
-		cli_error("snapshot: cannot print the answer as JSON");
-		return EXIT_FAILED;
-	}
-	puts(out);
-	free(out);
-	return EXIT_OK;
-}
-
-static int print_json_obj(json_t *j)
-{
-	char *out = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-
-	json_decref(j);
-	if (!out)
-		return EXIT_FAILED;
-	puts(out);
-	free(out);
-	return EXIT_OK;
-}
 
 static void print_strv(const char *label, const char *const *v)
 {
@@ -190,7 +72,6 @@ static void print_snapshot(const dtn_snapshot *s)
 static int print_list(const dtn_snapshot_page *p, bool json)
 {
 	json_t *arr;
-	char *text = NULL;
 
 	if (!json) {
 		if (p->count)
@@ -205,19 +86,9 @@ static int print_list(const dtn_snapshot_page *p, bool json)
 		return EXIT_OK;
 	}
 	arr = json_array();
-	for (size_t i = 0; arr && i < p->count; i++)
-		if (json_array_append_new(arr, json_loads(p->items[i]->json, 0, NULL)) < 0)
-			break;
-	if (arr && json_array_size(arr) == p->count)
-		text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(arr);
-	if (!text) {
-		cli_error("snapshot: cannot print the list as JSON");
-		return EXIT_FAILED;
-	}
-	puts(text);
-	free(text);
-	return EXIT_OK;
+	for (size_t i = 0; i < p->count; i++)
+		cli_json_append(&arr, p->items[i]->json);
+	return cli_print_json(arr, "snapshot: cannot print the list as JSON");
 }
 
 /* ---- the actions ---- */
@@ -279,11 +150,13 @@ static int do_one(dtn_daytona *c, const char *action, const char *name,
 		return cli_daytona_fail("snapshot", rc, &err);
 	if (strcmp(action, "delete") == 0) {
 		if (o->json)
-			code = print_json_obj(json_pack("{s:b, s:s}", "deleted", 1, "name", name));
+			code = cli_print_json(json_pack("{s:b, s:s}", "deleted", 1, "name", name),
+					      NULL);
 		else
 			printf("deleted snapshot %s\n", name);
 	} else if (o->json) {
-		code = print_json_text(s->json);
+		code = cli_print_json(json_loads(s->json, 0, NULL),
+				      "snapshot: cannot print the answer as JSON");
 	} else if (strcmp(action, "activate") == 0) {
 		printf("activated snapshot %s (%s)\n", s->name, s->state);
 	} else {

@@ -27,10 +27,7 @@ static const char usage[] =
 	"  --json          print the server's description as JSON on stdout\n"
 	"  --wait          wait for the operation to finish\n"
 	"  --timeout S     give up after S seconds (default 300)\n"
-	"  --api-url URL   the Daytona API (default: DAYTONA_API_URL, else\n"
-	"                  https://app.daytona.io/api)\n"
-	"  --api-key KEY   the API key (default: DAYTONA_API_KEY); prefer the variable, as\n"
-	"                  other users of this machine may see command lines\n"
+	CLI_DAYTONA_FLAGS_HELP
 	"\n"
 	"Configuration: DAYTONA_API_KEY (or DAYTONA_JWT_TOKEN and DAYTONA_ORGANIZATION_ID),\n"
 	"DAYTONA_API_URL, from the environment or .env.local / .env.\n"
@@ -66,21 +63,10 @@ static void print_volume(const dtn_volume *v)
 static int print_list_json(const dtn_volumes *vs)
 {
 	json_t *arr = json_array();
-	char *text = NULL;
 
-	for (size_t i = 0; arr && i < vs->count; i++)
-		if (json_array_append_new(arr, json_loads(vs->items[i]->json, 0, NULL)) < 0)
-			break;
-	if (arr && json_array_size(arr) == vs->count)
-		text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(arr);
-	if (!text) {
-		cli_error("volume: cannot print the volumes as JSON");
-		return EXIT_FAILED;
-	}
-	puts(text);
-	free(text);
-	return EXIT_OK;
+	for (size_t i = 0; i < vs->count; i++)
+		cli_json_append(&arr, vs->items[i]->json);
+	return cli_print_json(arr, "volume: cannot print the volumes as JSON");
 }
 
 static int list(dtn_daytona *c, const struct volume_opts *o)
