@@ -97,6 +97,13 @@ void dtn_context_id_free(dtn_context_id *id);
 typedef int (*dtn_write_fn)(const void *data, size_t len, void *payload);
 
 /*
+ * A dtn_write_fn that writes all `len` bytes to the file descriptor *(int *)payload, again
+ * after a signal interrupts; -1 with errno set when a write fails (so an archive written with
+ * it stops with DTN_EUSER, and errno says why).
+ */
+int dtn_write_fd(const void *data, size_t len, void *payload);
+
+/*
  * Streams the context's tar archive to `write`. Every file is read whole and checked to be
  * the version listed, before and after, and hashed on the way unless the digest cache holds
  * its digest for that very version: a file that changes while it is read, or content that no

@@ -17,23 +17,29 @@
 
 #include "local.h"
 
-static int write_text(const char *path, const char *text, dtn_error *err)
+int dtn_write_fd(const void *data, size_t len, void *payload)
 {
-	size_t len = strlen(text);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	bool ok = fd >= 0;
+	int fd = *(int *)payload;
+	const char *p = data;
 
-	while (ok && len) {
-		ssize_t n = write(fd, text, len);
+	while (len) {
+		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		ok = n > 0;
-		if (ok) {
-			text += n;
-			len -= (size_t)n;
-		}
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
 	}
+	return 0;
+}
+
+static int write_text(const char *path, const char *text, dtn_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	bool ok = fd >= 0 && dtn_write_fd(text, strlen(text), &fd) == 0;
+
 	if (fd >= 0 && close(fd) != 0)
 		ok = false;
 	if (!ok)
@@ -86,24 +92,6 @@ int dtn__local_dir_make(char **out, const char *tmp_dir, const char *dockerfile,
 		return rc;
 	}
 	*out = dir;
-	return 0;
-}
-
-static int write_fd(const void *data, size_t len, void *payload)
-{
-	int fd = *(int *)payload;
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -215,7 +203,7 @@ int dtn__local_dir_add(dtn_builder *b, const char *dir, const dtn_context *ctx, 
 		rc = dtn__error_set(err, DTN_EIO, "cannot write %s: %s", tar, strerror(errno));
 		goto out;
 	}
-	rc = dtn_builder_archive(b, ctx, hash, write_fd, &fd, err);
+	rc = dtn_builder_archive(b, ctx, hash, dtn_write_fd, &fd, err);
 	if (rc == DTN_EUSER)
 		rc = dtn__error_set(err, DTN_EIO, "cannot write %s: %s", tar, strerror(errno));
 	if (close(fd) != 0 && rc == 0)

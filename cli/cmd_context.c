@@ -112,24 +112,6 @@ static mode_t current_umask(void)
 	return m;
 }
 
-static int write_fd(const void *data, size_t len, void *payload)
-{
-	int fd = *(int *)payload;
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Archives and identifies a context in one pass into a temporary file in DIR, then names it
  * DIR/<hash>.tar, so a failure leaves nothing half-written. *out gets the identity.
@@ -147,7 +129,7 @@ static int write_archive(dtn_builder *b, const dtn_context *c, const char *dir,
 		return EXIT_FAILED;
 	}
 	fchmod(fd, 0666 & ~current_umask());
-	rc = dtn_builder_archive_identify(b, c, write_fd, &fd, out, &err);
+	rc = dtn_builder_archive_identify(b, c, dtn_write_fd, &fd, out, &err);
 	if (rc == DTN_EUSER)
 		cli_error("context: cannot write %s: %s", tmp, strerror(errno));
 	else if (rc < 0)

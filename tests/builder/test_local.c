@@ -612,6 +612,24 @@ static void test_builder_local__bad_input(void **st)
 	dtn_image_free(img);
 }
 
+/* The file-descriptor sink writes all it is given, and fails on a descriptor it cannot use. */
+static void test_builder_local__write_fd(void **st)
+{
+	char buf[16] = {0};
+	int fds[2], bad = -1;
+
+	(void)st;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(dtn_write_fd("hello", 5, &fds[1]), 0);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "hello");
+	close(fds[0]);
+	errno = 0;
+	assert_int_equal(dtn_write_fd("x", 1, &bad), -1);
+	assert_int_equal(errno, EBADF);
+}
+
 /* Every allocation of a build, made to fail in turn: an error, never a crash or a leak. */
 static void test_builder_local__allocation_failures(void **st)
 {
@@ -669,6 +687,7 @@ int main(void)
 		cmocka_unit_test_setup(test_builder_local__callback_stops, reset),
 		cmocka_unit_test_setup(test_builder_local__replace_removes_earlier_builds, reset),
 		cmocka_unit_test_setup(test_builder_local__bad_input, reset),
+		cmocka_unit_test_setup(test_builder_local__write_fd, reset),
 		cmocka_unit_test_setup(test_builder_local__allocation_failures, reset),
 	};
 
