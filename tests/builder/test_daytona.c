@@ -14,36 +14,31 @@
 #include <unistd.h>
 
 #include "dtn.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
 #include "transcript.h"
 
-static tu_server srv;
 static char dir[4096];
 
 static int group_setup(void **state)
 {
-	(void)state;
 	snprintf(dir, sizeof(dir), "%s", tu_mkdtemp());
 	tu_write(dir, "x.txt", "hello from the build context");
 	tu_write(dir, "app/main.py", "print('hi')\n");
 	tu_write(dir, "app/pkg/__init__.py", "");
-	return tu_server_start(&srv);
+	return tu_daytona_group_setup(state);
 }
 
 static int group_teardown(void **state)
 {
-	(void)state;
-	tu_server_stop(&srv);
 	tu_rmtree(dir);
-	return 0;
+	return tu_daytona_group_teardown(state);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.05}");
+	tu_daytona_reset(0.05);
 	return 0;
 }
 
@@ -80,23 +75,7 @@ static void on_warn(const char *message, void *payload)
 
 static dtn_daytona *client(seen *s)
 {
-	dtn_daytona *c = NULL;
-	dtn_error err;
-
-	if (dtn_daytona_new(&c,
-			    &(dtn_daytona_opts){.env_dir = "",
-						.ignore_environment = true,
-						.api_url = srv.api_url,
-						.api_key = srv.api_key,
-						.target = "us",
-						.backoff_ms = 10,
-						.poll_interval_ms = 50,
-						.log_grace_ms = 300,
-						.warn = on_warn,
-						.payload = s},
-			    &err) < 0)
-		fail_msg("dtn_daytona_new: %s", err.message);
-	return c;
+	return tu_daytona_client((dtn_daytona_opts){.warn = on_warn, .payload = s});
 }
 
 static dtn_builder *builder(bool for_daytona, seen *s)
@@ -141,35 +120,6 @@ static int build(dtn_daytona *c, dtn_builder *b, const dtn_spec *sp, dtn_build_o
 	return dtn_build_daytona(c, b, dtn_spec_image(sp), &o, res, err);
 }
 
-/* The request log; object bodies may hold NUL bytes, which jansson takes only when asked. */
-static json_t *requests(const char *server)
-{
-	char path[128], *text = NULL;
-	json_t *j = NULL;
-
-	snprintf(path, sizeof(path), "/_control/requests%s%s", server ? "?server=" : "",
-		 server ? server : "");
-	if (tu_server_control(&srv, "GET", path, NULL, &text) == 200)
-		j = json_loads(text, JSON_ALLOW_NUL, NULL);
-	free(text);
-	assert_non_null(j);
-	return j;
-}
-
-static size_t count(const char *server, const char *method)
-{
-	json_t *log = requests(server), *r;
-	size_t i, n = 0;
-
-	json_array_foreach(log, i, r)
-	{
-		if (!method || strcmp(json_string_value(json_object_get(r, "method")), method) == 0)
-			n++;
-	}
-	json_decref(log);
-	return n;
-}
-
 static void test_builder_daytona__upload_once_then_skip(void **state)
 {
 	seen s = {0};
@@ -194,25 +144,25 @@ static void test_builder_daytona__upload_once_then_skip(void **state)
 	assert_false(res->reused);
 	assert_null(res->failed_lines[0]);
 	/* stored under <org>/<hash>/context.tar: a tar holding x.txt */
-	snprintf(key, sizeof(key), "%s/%s/context.tar", srv.org_id, res->contexts[0].hash);
-	obj = tu_server_object(&srv, key, &len);
+	snprintf(key, sizeof(key), "%s/%s/context.tar", tu_srv.org_id, res->contexts[0].hash);
+	obj = tu_server_object(&tu_srv, key, &len);
 	assert_non_null(obj);
 	assert_int_equal(len % 512, 0);
 	assert_memory_equal(obj, "x.txt", 5);
 	assert_non_null(memmem(obj, len, "hello from the build context", 28));
 	free(obj);
-	assert_int_equal(count("s3", "PUT"), 1);
+	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 1);
 	dtn_build_result_free(res);
 
 	/* a second snapshot of the same file: listed, found, not sent again */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "up-2", .payload = &s}, &res,
 			       &err),
 			 0);
 	assert_true(res->contexts[0].present);
 	assert_false(res->contexts[0].uploaded);
-	assert_int_equal(count("s3", "PUT"), 0);
-	assert_int_equal(count("s3", "GET"), 1);
+	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 0);
+	assert_int_equal(tu_daytona_count("s3", "GET", NULL), 1);
 	dtn_build_result_free(res);
 	dtn_spec_free(sp);
 	dtn_builder_free(b);
@@ -235,16 +185,16 @@ static void test_builder_daytona__same_context_twice_and_no_context(void **state
 			       &err),
 			 0);
 	assert_int_equal(res->ncontexts, 2);
-	assert_int_equal(count("s3", "PUT"), 1);
-	assert_int_equal(count("s3", "GET"), 1);
+	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 1);
+	assert_int_equal(tu_daytona_count("s3", "GET", NULL), 1);
 	dtn_build_result_free(res);
 
 	/* no context: no push-access, no object storage at all */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(build(c, b, none, (dtn_build_opts){.name = "bare", .payload = &s}, &res,
 			       &err),
 			 0);
-	assert_int_equal(count("s3", NULL), 0);
+	assert_int_equal(tu_daytona_count("s3", NULL, NULL), 0);
 	assert_null(strstr(res->request, "push-access"));
 	assert_non_null(strstr(res->request, "\"contextHashes\":[]"));
 	dtn_build_result_free(res);
@@ -275,7 +225,7 @@ static void test_builder_daytona__dry_run_sends_nothing(void **state)
 	assert_non_null(strstr(res->request, want));
 	assert_non_null(strstr(res->request, "\"cpu\":2,\"regionId\":\"us\"}"));
 	assert_string_equal(res->dockerfile, dtn_image_dockerfile(dtn_spec_image(sp)));
-	assert_int_equal(count(NULL, NULL), 0);
+	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
 	dtn_build_result_free(res);
 	dtn_spec_free(sp);
 	dtn_builder_free(b);
@@ -300,13 +250,13 @@ static void test_builder_daytona__name_taken_reuse_replace(void **state)
 	dtn_build_result_free(res);
 
 	/* taken, without a flag: a clear error, nothing created */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "same", .payload = &s}, &res,
 			       &err),
 			 DTN_EEXISTS);
 	assert_null(res);
 	assert_non_null(strstr(err.message, "\"same\" already exists"));
-	assert_int_equal(count("api", "POST"), 0);
+	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
 
 	/* unchanged: reused, nothing sent */
 	assert_int_equal(build(c, b, sp,
@@ -315,8 +265,8 @@ static void test_builder_daytona__name_taken_reuse_replace(void **state)
 			 0);
 	assert_true(res->reused);
 	assert_string_equal(res->snapshot->id, first_id);
-	assert_int_equal(count("api", "POST"), 0);
-	assert_int_equal(count("s3", NULL), 0);
+	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
+	assert_int_equal(tu_daytona_count("s3", NULL, NULL), 0);
 	dtn_build_result_free(res);
 
 	/* changed with if_changed: replaced */
@@ -327,18 +277,18 @@ static void test_builder_daytona__name_taken_reuse_replace(void **state)
 	assert_false(res->reused);
 	assert_true(res->replaced);
 	assert_string_not_equal(res->snapshot->id, first_id);
-	assert_int_equal(count("api", "DELETE"), 1);
+	assert_int_equal(tu_daytona_count("api", "DELETE", NULL), 1);
 	dtn_build_result_free(res);
 
 	/* replace: deleted (and waited for) then built again */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(build(c, b, changed,
 			       (dtn_build_opts){.name = "same", .replace = true, .payload = &s},
 			       &res, &err),
 			 0);
 	assert_true(res->replaced);
-	assert_int_equal(count("api", "DELETE"), 1);
-	assert_int_equal(count("api", "POST"), 1);
+	assert_int_equal(tu_daytona_count("api", "DELETE", NULL), 1);
+	assert_int_equal(tu_daytona_count("api", "POST", NULL), 1);
 	dtn_build_result_free(res);
 
 	assert_int_equal(build(c, b, sp,
@@ -363,7 +313,7 @@ static void test_builder_daytona__failed_build_keeps_its_last_lines(void **state
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"outcome\": \"build_failed\"}");
+	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\"}");
 	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "fails", .payload = &s}, &res,
 			       &err),
 			 DTN_EBUILD);
@@ -421,8 +371,8 @@ static void test_builder_daytona__interrupted(void **state)
 	assert_int_equal(dtn_daytona_new(&c,
 					 &(dtn_daytona_opts){.env_dir = "",
 							     .ignore_environment = true,
-							     .api_url = srv.api_url,
-							     .api_key = srv.api_key,
+							     .api_url = tu_srv.api_url,
+							     .api_key = tu_srv.api_key,
 							     .cancel = &cancel},
 					 &err),
 			 0);
@@ -430,7 +380,7 @@ static void test_builder_daytona__interrupted(void **state)
 			       &err),
 			 DTN_EINTR);
 	assert_null(res);
-	assert_int_equal(count("api", "POST"), 0);
+	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
 	dtn_spec_free(sp);
 	dtn_builder_free(b);
 	dtn_daytona_free(c);
@@ -455,7 +405,8 @@ static char *recorded(const char *scenario, const char *server, const char *cons
 /* The server's calls without the lines starting with `drop` (dtn's own extra checks). */
 static char *replayed(const char *server, const char *drop)
 {
-	char *text = tu_server_calls(&srv, server), *line = text, *out = calloc(1, strlen(text) + 1);
+	char *text = tu_server_calls(&tu_srv, server), *line = text,
+	     *out = calloc(1, strlen(text) + 1);
 
 	assert_non_null(out);
 	while (*line) {
@@ -496,7 +447,7 @@ static void test_builder_daytona__transcript_create_declarative(void **state)
 	char poll[128], logs[160];
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
 			  NULL);
 	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "wire-snap", .payload = &s},
 			       &res, &err),
@@ -516,8 +467,8 @@ static void test_builder_daytona__transcript_create_declarative(void **state)
 	assert_string_equal(s.states_text, "pending,building,active,");
 	assert_int_equal(s.lines, 9);
 	/* S3: one listing, one PutObject */
-	assert_int_equal(count("s3", "GET"), 1);
-	assert_int_equal(count("s3", "PUT"), 1);
+	assert_int_equal(tu_daytona_count("s3", "GET", NULL), 1);
+	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 1);
 	dtn_build_result_free(res);
 	dtn_spec_free(sp);
 	dtn_builder_free(b);
@@ -539,13 +490,13 @@ static void test_builder_daytona__transcript_dedupe_resources(void **state)
 	char poll[128];
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
 			  NULL);
 	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "first", .payload = &s}, &res,
 			       &err),
 			 0);
 	dtn_build_result_free(res);
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(build(c, b, sp,
 			       (dtn_build_opts){.name = "wire-snap-res", .cpu = 2, .memory = 4,
 						.disk = 8, .region = "eu", .payload = &s},
@@ -557,8 +508,8 @@ static void test_builder_daytona__transcript_dedupe_resources(void **state)
 					  "28ab129647e99fe2c643172bb33bd4e4", res->contexts[0].hash,
 					  NULL},
 		    "GET /api/snapshots/wire-snap-res ");
-	assert_int_equal(count("s3", "PUT"), 0);
-	assert_int_equal(count("proxy", NULL), 0);
+	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 0);
+	assert_int_equal(tu_daytona_count("proxy", NULL, NULL), 0);
 	dtn_build_result_free(res);
 	dtn_spec_free(sp);
 	dtn_builder_free(b);
@@ -578,7 +529,7 @@ static void test_builder_daytona__transcript_build_failed(void **state)
 	char poll[128], logs[160];
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
 			  NULL);
 	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "wire-snap-fail", .payload = &s},
 			       &res, &err),
@@ -591,7 +542,7 @@ static void test_builder_daytona__transcript_build_failed(void **state)
 					  NULL},
 		    "GET /api/snapshots/wire-snap-fail ");
 	assert_non_null(strstr(err.message, "Failed to build snapshot"));
-	assert_int_equal(count("s3", NULL), 0);
+	assert_int_equal(tu_daytona_count("s3", NULL, NULL), 0);
 	dtn_build_result_free(res);
 	dtn_spec_free(sp);
 	dtn_builder_free(b);
@@ -610,9 +561,9 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 	char poll[128], act[160], del[128];
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
 			  NULL);
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_snapshot_create(c,
 					     &(dtn_snapshot_params){.name = "wire-img",
 								    .image_name = "python:3.12-slim",
@@ -626,14 +577,14 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 		    (const char *const[]){"GET /api/snapshots/wire-img \n", poll, NULL}, NULL);
 	dtn_snapshot_free(done);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_snapshot_list(c, &(dtn_snapshot_list_opts){.page = 1}, &page, &err),
 			 0);
 	dtn_snapshot_page_free(page);
 	check_calls("snapshot-list", "api", NULL, NULL);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
-	tu_server_control(&srv, "POST", "/_control/snapshots/wire-img/state",
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots/wire-img/state",
 			  "{\"state\": \"inactive\"}", NULL);
 	assert_int_equal(dtn_snapshot_activate(c, "wire-img", NULL, &err), 0);
 	snprintf(act, sizeof(act), "/api/snapshots/%s/activate", snap->id);
@@ -643,12 +594,12 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 					  act, NULL},
 		    NULL);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
-	tu_server_control(&srv, "POST", "/_control/snapshots", "{\"name\": \"wire-snap-big\"}",
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots", "{\"name\": \"wire-snap-big\"}",
 			  NULL);
 	dtn_snapshot_free(snap);
 	assert_int_equal(dtn_snapshot_get(c, "wire-snap-big", &snap, &err), 0);
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_snapshot_delete(c, "wire-snap-big", false, &err), 0);
 	snprintf(del, sizeof(del), "/api/snapshots/%s", snap->id);
 	check_calls("snapshot-delete", "api",
@@ -657,13 +608,13 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 		    NULL);
 	dtn_snapshot_free(snap);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_snapshot_get(c, "flaky-snap", &snap, &err), 0);
 	check_calls("snapshot-get-connreset", "api", NULL, NULL);
-	assert_int_equal(count("api", "GET"), 2);
+	assert_int_equal(tu_daytona_count("api", "GET", NULL), 2);
 	dtn_snapshot_free(snap);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_snapshot_get(c, "missing:snap", &snap, &err), DTN_ENOTFOUND);
 	check_calls("snapshot-get-404", "api", NULL, NULL);
 	dtn_daytona_free(c);
@@ -680,7 +631,7 @@ static void test_builder_daytona__transcript_logs_404(void **state)
 	char poll[128], logs[160];
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
+	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
 			  NULL);
 	assert_int_equal(build(c, b, sp,
 			       (dtn_build_opts){.name = "wire-snap-logs-404", .payload = &s}, &res,

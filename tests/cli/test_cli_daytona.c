@@ -13,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
 
-static tu_server srv;
 static char dir[4096], spec_path[4200];
 
 static void write_spec(const char *name, const char *steps)
@@ -34,72 +33,31 @@ static int group_setup(void **state)
 {
 	char cache[4200];
 
-	(void)state;
 	snprintf(dir, sizeof(dir), "%s", tu_mkdtemp());
 	snprintf(spec_path, sizeof(spec_path), "%s/dtn.yaml", dir);
 	snprintf(cache, sizeof(cache), "%s/.cache", dir);
 	setenv("DTN_CACHE_DIR", cache, 1);
 	tu_write(dir, "app/main.py", "print('hi')\n");
-	return tu_server_start(&srv);
+	return tu_daytona_group_setup(state);
 }
 
 static int group_teardown(void **state)
 {
-	(void)state;
-	tu_server_stop(&srv);
 	tu_rmtree(dir);
-	return 0;
+	return tu_daytona_group_teardown(state);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.05}");
-	tu_server_setenv(&srv);
+	tu_daytona_reset(0.05);
+	tu_server_setenv(&tu_srv);
 	unsetenv("NO_COLOR");
 	return 0;
 }
 
-/* Runs dtn-build with up to 6 arguments (NULL-terminated) in the spec's directory. */
-static tu_run run6(const char *a1, const char *a2, const char *a3, const char *a4,
-		   const char *a5, const char *a6)
-{
-	char *argv[8] = {(char *)tu_dtn_build(), (char *)a1, (char *)a2, (char *)a3, (char *)a4,
-			 (char *)a5, (char *)a6, NULL};
-	tu_run r = tu_run_cmd(argv, dir);
-
-	/* no credential ever shows */
-	assert_null(strstr(r.out, srv.api_key));
-	assert_null(strstr(r.err, srv.api_key));
-	return r;
-}
-
-static tu_run run(const char *a1, const char *a2, const char *a3, const char *a4,
-		  const char *a5)
-{
-	return run6(a1, a2, a3, a4, a5, NULL);
-}
-
-static size_t count(const char *server, const char *method)
-{
-	char path[128], *text = NULL;
-	json_t *log, *e;
-	size_t i, n = 0;
-
-	snprintf(path, sizeof(path), "/_control/requests?server=%s", server);
-	assert_int_equal(tu_server_control(&srv, "GET", path, NULL, &text), 200);
-	log = json_loads(text, JSON_ALLOW_NUL, NULL);
-	free(text);
-	assert_non_null(log);
-	json_array_foreach(log, i, e)
-	{
-		if (!method || strcmp(json_string_value(json_object_get(e, "method")), method) == 0)
-			n++;
-	}
-	json_decref(log);
-	return n;
-}
+/* Runs dtn-build with the arguments (NULL-terminated) in the spec's directory. */
+#define dtn(...) tu_daytona_cli(dir, __VA_ARGS__)
 
 static void test_cli_daytona__build_prints_phases_states_and_result(void **state)
 {
@@ -107,7 +65,7 @@ static void test_cli_daytona__build_prints_phases_states_and_result(void **state
 
 	(void)state;
 	write_spec("cli-snap", "    - add_local_dir: [app, /home/daytona/app]\n");
-	r = run("build", spec_path, "--daytona", NULL, NULL);
+	r = dtn("build", spec_path, "--daytona", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "== uploading app"));
 	assert_non_null(strstr(r.out, "== creating snapshot cli-snap"));
@@ -118,14 +76,14 @@ static void test_cli_daytona__build_prints_phases_states_and_result(void **state
 	tu_run_free(&r);
 
 	/* the name is taken now */
-	r = run("build", spec_path, "--daytona", NULL, NULL);
+	r = dtn("build", spec_path, "--daytona", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "\"cli-snap\" already exists"));
 	assert_non_null(strstr(r.err, "--replace"));
 	tu_run_free(&r);
 
 	/* unchanged: reused, printed as the final snapshot JSON */
-	r = run("build", spec_path, "--if-changed", "--json", NULL);
+	r = dtn("build", spec_path, "--if-changed", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	{
 		json_t *j = json_loads(r.out, 0, NULL);
@@ -139,7 +97,7 @@ static void test_cli_daytona__build_prints_phases_states_and_result(void **state
 	tu_run_free(&r);
 
 	/* --replace builds it again */
-	r = run("build", spec_path, "--replace", NULL, NULL);
+	r = dtn("build", spec_path, "--replace", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "deleting the existing snapshot cli-snap"));
 	tu_run_free(&r);
@@ -153,14 +111,14 @@ static void test_cli_daytona__dry_run_sends_nothing(void **state)
 	write_spec("cli-dry", "    - add_local_dir: [app, /home/daytona/app]\n");
 	/* no credentials needed to look */
 	unsetenv("DAYTONA_API_KEY");
-	r = run("build", spec_path, "--daytona", "--dry-run", NULL);
+	r = dtn("build", spec_path, "--daytona", "--dry-run", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "POST "));
 	assert_non_null(strstr(r.out, "\"name\":\"cli-dry\",\"buildInfo\""));
 	assert_non_null(strstr(r.out, "\"cpu\":2,\"memory\":4,\"disk\":8,\"regionId\":\"us\""));
 	assert_non_null(strstr(r.out, "COPY app /home/daytona/app"));
 	tu_run_free(&r);
-	r = run("build", spec_path, "--daytona", "--dry-run", "--json");
+	r = dtn("build", spec_path, "--daytona", "--dry-run", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	{
 		json_t *j = json_loads(r.out, 0, NULL);
@@ -174,7 +132,7 @@ static void test_cli_daytona__dry_run_sends_nothing(void **state)
 		json_decref(j);
 	}
 	tu_run_free(&r);
-	assert_int_equal(count("api", NULL) + count("s3", NULL) + count("proxy", NULL), 0);
+	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
 }
 
 static void test_cli_daytona__failed_build_shows_reason_and_lines(void **state)
@@ -182,10 +140,10 @@ static void test_cli_daytona__failed_build_shows_reason_and_lines(void **state)
 	tu_run r;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"outcome\": \"build_failed\", \"error_reason\": "
-				 "\"Failed to build snapshot: exit code 1\"}");
+	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\", \"error_reason\": "
+				    "\"Failed to build snapshot: exit code 1\"}");
 	write_spec("cli-fail", "    - pip_install: [definitely-not-a-package]\n");
-	r = run("build", spec_path, "--daytona", NULL, NULL);
+	r = dtn("build", spec_path, "--daytona", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.out, "-- state: build_failed"));
 	assert_non_null(strstr(r.err, "Failed to build snapshot: exit code 1"));
@@ -200,27 +158,27 @@ static void test_cli_daytona__configuration_and_auth_errors(void **state)
 	(void)state;
 	write_spec("cli-cfg", "    - pip_install: [numpy]\n");
 	unsetenv("DAYTONA_API_KEY");
-	r = run("build", spec_path, "--daytona", NULL, NULL);
+	r = dtn("build", spec_path, "--daytona", NULL);
 	assert_int_equal(r.status, 3);
 	assert_non_null(strstr(r.err, "DAYTONA_API_KEY"));
 	assert_non_null(strstr(r.err, "DAYTONA_JWT_TOKEN"));
 	tu_run_free(&r);
 
 	/* an explicit key that the server rejects */
-	r = run("snapshot", "list", "--api-key", "not-the-key", NULL);
+	r = dtn("snapshot", "list", "--api-key", "not-the-key", NULL);
 	assert_int_equal(r.status, 3);
 	assert_non_null(strstr(r.err, "401"));
 	assert_null(strstr(r.err, "not-the-key"));
 	tu_run_free(&r);
 
 	/* a server that is down, named */
-	tu_server_setenv(&srv);
-	r = run6("snapshot", "list", "--api-url", "http://127.0.0.1:9/api", "--timeout", "20");
+	tu_server_setenv(&tu_srv);
+	r = dtn("snapshot", "list", "--api-url", "http://127.0.0.1:9/api", "--timeout", "20", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "http://127.0.0.1:9/api/snapshots"));
 	tu_run_free(&r);
 
-	r = run("snapshot", "frobnicate", NULL, NULL, NULL);
+	r = dtn("snapshot", "frobnicate", NULL);
 	assert_int_equal(r.status, 2);
 	tu_run_free(&r);
 }
@@ -231,45 +189,45 @@ static void test_cli_daytona__snapshot_commands(void **state)
 	json_t *j;
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/snapshots", "{\"name\":\"one\"}", NULL);
-	tu_server_control(&srv, "POST", "/_control/snapshots",
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots", "{\"name\":\"one\"}", NULL);
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots",
 			  "{\"name\":\"two\",\"state\":\"inactive\"}", NULL);
 
-	r = run("snapshot", "list", "--json", NULL, NULL);
+	r = dtn("snapshot", "list", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(j = json_loads(r.out, 0, NULL));
 	assert_int_equal(json_array_size(j), 2);
 	json_decref(j);
 	tu_run_free(&r);
 
-	r = run("snapshot", "list", NULL, NULL, NULL);
+	r = dtn("snapshot", "list", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "NAME"));
 	assert_non_null(strstr(r.out, "2 of 2 snapshots"));
 	tu_run_free(&r);
 
-	r = run("snapshot", "get", "one", NULL, NULL);
+	r = dtn("snapshot", "get", "one", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "state:      active"));
 	tu_run_free(&r);
 
-	r = run("snapshot", "get", "missing:snap", NULL, NULL);
+	r = dtn("snapshot", "get", "missing:snap", NULL);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "snapshot \"missing:snap\" not found"));
 	tu_run_free(&r);
 
-	r = run("snapshot", "activate", "two", "--json", NULL);
+	r = dtn("snapshot", "activate", "two", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(j = json_loads(r.out, 0, NULL));
 	assert_string_equal(json_string_value(json_object_get(j, "state")), "pending");
 	json_decref(j);
 	tu_run_free(&r);
 
-	r = run("snapshot", "delete", "one", NULL, NULL);
+	r = dtn("snapshot", "delete", "one", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "deleted snapshot one"));
 	tu_run_free(&r);
-	r = run("snapshot", "get", "one", NULL, NULL);
+	r = dtn("snapshot", "get", "one", NULL);
 	assert_int_equal(r.status, 1);
 	tu_run_free(&r);
 }
@@ -280,15 +238,15 @@ static void test_cli_daytona__logs(void **state)
 
 	(void)state;
 	write_spec("cli-logs", "    - pip_install: [rich]\n");
-	r = run("build", spec_path, "--daytona", NULL, NULL);
+	r = dtn("build", spec_path, "--daytona", NULL);
 	assert_int_equal(r.status, 0);
 	tu_run_free(&r);
-	r = run("logs", "cli-logs", NULL, NULL, NULL);
+	r = dtn("logs", "cli-logs", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "#1 [internal] load build definition from Dockerfile\n"));
 	assert_non_null(strstr(r.out, "#10 exporting to image\n"));
 	tu_run_free(&r);
-	r = run("logs", "nope", "--follow", NULL, NULL);
+	r = dtn("logs", "nope", "--follow", NULL);
 	assert_int_equal(r.status, 1);
 	tu_run_free(&r);
 }
@@ -301,7 +259,7 @@ static void test_cli_daytona__interrupt_exits_130(void **state)
 	tu_run r;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"pending_ms\": -1}");
+	tu_server_scenario(&tu_srv, "{\"pending_ms\": -1}");
 	write_spec("cli-int", "    - pip_install: [pandas]\n");
 	r = tu_run_cmd(argv, dir);
 	assert_int_equal(r.status, 130);

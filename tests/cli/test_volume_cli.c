@@ -12,62 +12,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
 #include "transcript.h"
 
-static tu_server srv;
 static char dir[PATH_MAX];
 
 static int group_setup(void **state)
 {
-	(void)state;
 	snprintf(dir, sizeof(dir), "%s", tu_mkdtemp());
-	if (tu_server_start(&srv) < 0)
+	if (tu_daytona_group_setup(state) < 0)
 		return -1;
-	tu_server_setenv(&srv);
+	tu_server_setenv(&tu_srv);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	(void)state;
-	tu_server_stop(&srv);
 	tu_rmtree(dir);
-	return 0;
+	return tu_daytona_group_teardown(state);
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.03}");
-	assert_int_equal(tu_server_control(&srv, "POST", "/_control/snapshots",
-					   "{\"name\": \"s\", \"state\": \"active\"}", NULL),
-			 200);
+	tu_daytona_reset(0.03);
+	tu_daytona_seed("snapshots", "{\"name\": \"s\", \"state\": \"active\"}");
 	return 0;
 }
 
 /* Runs dtn-build with the arguments (NULL-terminated) in the temporary directory. */
-static tu_run dtn(const char *first, ...)
-{
-	char *argv[32] = {(char *)tu_dtn_build(), (char *)first};
-	va_list ap;
-	int n = 2;
-
-	va_start(ap, first);
-	while (n < 31 && (argv[n] = va_arg(ap, char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	return tu_run_cmd(argv, dir);
-}
-
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!strstr(text, needle))
-		fail_msg("\"%s\" does not contain \"%s\"", text, needle);
-}
+#define dtn(...) tu_daytona_cli(dir, __VA_ARGS__)
 
 static void test_cli_volume_cli__create_list_get_delete(void **state)
 {
@@ -83,24 +58,24 @@ static void test_cli_volume_cli__create_list_get_delete(void **state)
 	/* configured from DAYTONA_API_KEY, DAYTONA_API_URL and DAYTONA_TARGET alone, the list is
 	 * the recorded session's client-from-env call */
 	want = tu_transcript_calls("client-from-env", "api");
-	got = tu_server_calls(&srv, "api");
+	got = tu_server_calls(&tu_srv, "api");
 	assert_string_equal(got, want);
 	free(want);
 	free(got);
 
 	r = dtn("volume", "create", "data", "--wait", NULL);
 	assert_int_equal(r.status, 0);
-	assert_contains(r.out, "volume data (");
-	assert_contains(r.out, ") is ready\n");
-	assert_contains(r.err, "volume data: pending_create");
-	assert_contains(r.err, "volume data: ready");
+	tu_assert_contains(r.out, "volume data (");
+	tu_assert_contains(r.out, ") is ready\n");
+	tu_assert_contains(r.err, "volume data: pending_create");
+	tu_assert_contains(r.err, "volume data: ready");
 	tu_run_free(&r);
 
 	r = dtn("volume", "list", NULL);
 	assert_int_equal(r.status, 0);
-	assert_contains(r.out, "NAME");
-	assert_contains(r.out, "data");
-	assert_contains(r.out, "ready");
+	tu_assert_contains(r.out, "NAME");
+	tu_assert_contains(r.out, "data");
+	tu_assert_contains(r.out, "ready");
 	tu_run_free(&r);
 
 	r = dtn("volume", "list", "--json", NULL);
@@ -123,15 +98,15 @@ static void test_cli_volume_cli__create_list_get_delete(void **state)
 
 	r = dtn("volume", "get", "data", NULL);
 	assert_int_equal(r.status, 0);
-	assert_contains(r.out, "name:       data\n");
-	assert_contains(r.out, "state:      ready\n");
+	tu_assert_contains(r.out, "name:       data\n");
+	tu_assert_contains(r.out, "state:      ready\n");
 	tu_run_free(&r);
 
 	r = dtn("volume", "delete", "data", "--wait", NULL);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "volume data is deleted\n");
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, "api", "DELETE", "/api/volumes/"), 1);
+	assert_int_equal(tu_daytona_count("api", "DELETE", "/api/volumes/"), 1);
 }
 
 static void test_cli_volume_cli__failures_and_exit_codes(void **state)
@@ -142,36 +117,37 @@ static void test_cli_volume_cli__failures_and_exit_codes(void **state)
 	r = dtn("volume", "get", "nope", NULL);
 	assert_int_equal(r.status, 1);
 	assert_string_equal(r.out, "");
-	assert_contains(r.err, "volume \"nope\" not found");
+	tu_assert_contains(r.err, "volume \"nope\" not found");
 	tu_run_free(&r);
 
-	tu_server_scenario(&srv, "{\"names\": {\"dup\": {\"volume_pending_ms\": 6000000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"dup\": {\"volume_pending_ms\": 6000000}}}");
 	r = dtn("volume", "create", "dup", NULL);
 	assert_int_equal(r.status, 0);
-	assert_contains(r.out, "is pending_create");
+	tu_assert_contains(r.out, "is pending_create");
 	tu_run_free(&r);
 	r = dtn("volume", "create", "dup", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "dtn-build: volume \"dup\" already exists\n");
+	tu_assert_contains(r.err, "dtn-build: volume \"dup\" already exists\n");
 	tu_run_free(&r);
 	/* still being created: the server refuses to delete it */
 	r = dtn("volume", "delete", "dup", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "cannot delete volume \"dup\" now");
+	tu_assert_contains(r.err, "cannot delete volume \"dup\" now");
 	tu_run_free(&r);
 
-	tu_server_scenario(&srv, "{\"names\": {\"bad\": {\"volume_outcome\": \"error\", "
-				 "\"error_reason\": \"no storage\"}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"bad\": {\"volume_outcome\": \"error\", "
+				    "\"error_reason\": \"no storage\"}}}");
 	r = dtn("volume", "create", "bad", "--wait", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "volume \"bad\" failed: no storage");
+	tu_assert_contains(r.err, "volume \"bad\" failed: no storage");
 	tu_run_free(&r);
 
-	tu_server_scenario(&srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 6000000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 6000000}}}");
 	r = dtn("volume", "create", "slow", "--wait", "--timeout", "2", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "volume \"slow\" was not ready when the time limit of 2 s ran out "
-			       "(state: pending_create)");
+	tu_assert_contains(r.err,
+			   "volume \"slow\" was not ready when the time limit of 2 s ran out "
+			   "(state: pending_create)");
 	tu_run_free(&r);
 }
 
@@ -182,34 +158,34 @@ static void test_cli_volume_cli__usage(void **state)
 	(void)state;
 	r = dtn("volume", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "usage: dtn-build volume list");
+	tu_assert_contains(r.err, "usage: dtn-build volume list");
 	tu_run_free(&r);
 	r = dtn("volume", "--help", NULL);
 	assert_int_equal(r.status, 0);
-	assert_contains(r.out, "usage: dtn-build volume list");
+	tu_assert_contains(r.out, "usage: dtn-build volume list");
 	tu_run_free(&r);
 	r = dtn("volume", "grow", "x", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "unknown action \"grow\"");
+	tu_assert_contains(r.err, "unknown action \"grow\"");
 	tu_run_free(&r);
 	r = dtn("volume", "get", NULL);
 	assert_int_equal(r.status, 2);
 	tu_run_free(&r);
 	r = dtn("volume", "list", "--wait", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "--wait goes with create and delete");
+	tu_assert_contains(r.err, "--wait goes with create and delete");
 	tu_run_free(&r);
 	r = dtn("volume", "create", "x", "--timeout", "soon", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "--timeout wants a number of seconds, not \"soon\"");
+	tu_assert_contains(r.err, "--timeout wants a number of seconds, not \"soon\"");
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, "api", NULL, NULL), 0);
+	assert_int_equal(tu_daytona_count("api", NULL, NULL), 0);
 	/* no credentials: a configuration error naming the variables */
 	unsetenv("DAYTONA_API_KEY");
 	r = dtn("volume", "list", NULL);
-	tu_server_setenv(&srv);
+	tu_server_setenv(&tu_srv);
 	assert_int_equal(r.status, 3);
-	assert_contains(r.err, "DAYTONA_API_KEY");
+	tu_assert_contains(r.err, "DAYTONA_API_KEY");
 	tu_run_free(&r);
 }
 
@@ -241,18 +217,18 @@ static void test_cli_volume_cli__sandbox_create_with_volumes(void **state)
 							      "code-toolbox-language")),
 			    "python");
 	json_decref(j);
-	assert_contains(r.err, "== volume data: making sure it exists and is ready");
-	assert_contains(r.err, "-- state: volume models: ready");
-	assert_contains(r.err, "== creating a sandbox from snapshot s");
+	tu_assert_contains(r.err, "== volume data: making sure it exists and is ready");
+	tu_assert_contains(r.err, "-- state: volume models: ready");
+	tu_assert_contains(r.err, "== creating a sandbox from snapshot s");
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 2);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 2);
 
 	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", "data:/data2", NULL);
 	assert_int_equal(r.status, 0);
-	assert_contains(r.out, "is started, from snapshot s\n");
-	assert_contains(r.out, " at /data2\n");
+	tu_assert_contains(r.out, "is started, from snapshot s\n");
+	tu_assert_contains(r.out, " at /data2\n");
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 2);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 2);
 }
 
 static void test_cli_volume_cli__sandbox_refusals_send_nothing(void **state)
@@ -277,32 +253,32 @@ static void test_cli_volume_cli__sandbox_refusals_send_nothing(void **state)
 			bad[i][0], NULL);
 		if (r.status != 2)
 			fail_msg("--volume %s: exit %d: %s", bad[i][0], r.status, r.err);
-		assert_contains(r.err, bad[i][1]);
+		tu_assert_contains(r.err, bad[i][1]);
 		assert_string_equal(r.out, "");
 		tu_run_free(&r);
 	}
 	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", "a:/same", "--volume",
 		"b:/same", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "volumes a and b are both mounted at /same");
+	tu_assert_contains(r.err, "volumes a and b are both mounted at /same");
 	tu_run_free(&r);
 	r = dtn("sandbox", "create", "--volume", "a:/x", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "create needs --snapshot S");
+	tu_assert_contains(r.err, "create needs --snapshot S");
 	tu_run_free(&r);
 	r = dtn("sandbox", "create", "--snapshot", "s", "--env", "NOVALUE", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "environment variable \"NOVALUE\": expected KEY=VALUE");
+	tu_assert_contains(r.err, "environment variable \"NOVALUE\": expected KEY=VALUE");
 	tu_run_free(&r);
 	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "--volume needs a value");
+	tu_assert_contains(r.err, "--volume needs a value");
 	tu_run_free(&r);
 	r = dtn("sandbox", "start", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "unknown action \"start\"");
+	tu_assert_contains(r.err, "unknown action \"start\"");
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, NULL, NULL, NULL), 0);
+	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
 }
 
 static void test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot(void **state)
@@ -310,17 +286,17 @@ static void test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot(void
 	tu_run r;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
-				 "\"sandbox_create_waits\": false, "
-				 "\"error_reason\": \"image pull failed\"}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
+				    "\"sandbox_create_waits\": false, "
+				    "\"error_reason\": \"image pull failed\"}}}");
 	r = dtn("sandbox", "create", "--snapshot", "s", "--name", "doomed", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "failed to start (state error): image pull failed");
+	tu_assert_contains(r.err, "failed to start (state error): image pull failed");
 	assert_string_equal(r.out, "");
 	tu_run_free(&r);
 	r = dtn("sandbox", "create", "--snapshot", "ghost", NULL);
 	assert_int_equal(r.status, 1);
-	assert_contains(r.err, "Snapshot ghost not found");
+	tu_assert_contains(r.err, "Snapshot ghost not found");
 	tu_run_free(&r);
 }
 
@@ -366,8 +342,8 @@ static void test_cli_volume_cli__build_then_sandbox_with_spec_volumes(void **sta
 			    "/cache");
 	json_decref(j);
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 2);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 2);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/sandbox"), 1);
 
 	/* a spec whose mount the server would refuse: refused before anything is built */
 	tu_write(dir, "badvol.yaml", "image:\n  base: python:3.12-slim\n"
@@ -376,11 +352,11 @@ static void test_cli_volume_cli__build_then_sandbox_with_spec_volumes(void **sta
 	snprintf(spec, sizeof(spec), "%s/badvol.yaml", dir);
 	r = dtn("build", spec, "--daytona", "--sandbox", NULL);
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "build: the spec's volumes: volume x: mount path \"/etc/x\" is a "
-			       "system directory");
+	tu_assert_contains(r.err, "build: the spec's volumes: volume x: mount path \"/etc/x\" is a "
+				  "system directory");
 	tu_run_free(&r);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/snapshots"), 1);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/snapshots"), 1);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/sandbox"), 1);
 }
 
 int main(void)

@@ -11,71 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
-
-static tu_server srv;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return tu_server_start(&srv);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_server_stop(&srv);
-	return 0;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	tu_server_reset(&srv);
-	return 0;
-}
-
-static dtn_daytona *client_with(dtn_daytona_opts o)
-{
-	dtn_daytona *c = NULL;
-	dtn_error err;
-
-	o.env_dir = "";
-	o.ignore_environment = true;
-	if (!o.api_url)
-		o.api_url = srv.api_url;
-	if (!o.api_key && !o.jwt_token)
-		o.api_key = srv.api_key;
-	if (!o.backoff_ms)
-		o.backoff_ms = 10;
-	if (!o.poll_interval_ms)
-		o.poll_interval_ms = 50;
-	if (dtn_daytona_new(&c, &o, &err) < 0)
-		fail_msg("dtn_daytona_new: %s", err.message);
-	return c;
-}
 
 static dtn_daytona *client(void)
 {
-	return client_with((dtn_daytona_opts){0});
-}
-
-/* The value of header `name` in a logged request, or NULL. */
-static const char *header(const json_t *req, const char *name)
-{
-	const json_t *h = json_object_get(req, "headers"), *pair;
-	size_t i;
-
-	json_array_foreach(h, i, pair)
-	{
-		if (strcasecmp(json_string_value(json_array_get(pair, 0)), name) == 0)
-			return json_string_value(json_array_get(pair, 1));
-	}
-	return NULL;
+	return tu_daytona_client((dtn_daytona_opts){0});
 }
 
 static const json_t *last_request(json_t *log)
@@ -97,16 +40,16 @@ static void test_snapshots_api__headers_as_the_sdks_send(void **state)
 			 0);
 	assert_non_null(json_object_get(out, "items"));
 	json_decref(out);
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	req = last_request(log);
-	snprintf(auth, sizeof(auth), "Bearer %s", srv.api_key);
-	assert_string_equal(header(req, "Accept"), "application/json");
-	assert_string_equal(header(req, "User-Agent"), "dtn-build/" DTN_VERSION);
-	assert_string_equal(header(req, "Authorization"), auth);
-	assert_string_equal(header(req, "X-Daytona-Source"), "dtn-build");
-	assert_string_equal(header(req, "X-Daytona-SDK-Version"), DTN_VERSION);
-	assert_null(header(req, "X-Daytona-Organization-ID"));
-	assert_null(header(req, "Content-Type"));
+	snprintf(auth, sizeof(auth), "Bearer %s", tu_srv.api_key);
+	assert_string_equal(tu_daytona_header(req, "Accept"), "application/json");
+	assert_string_equal(tu_daytona_header(req, "User-Agent"), "dtn-build/" DTN_VERSION);
+	assert_string_equal(tu_daytona_header(req, "Authorization"), auth);
+	assert_string_equal(tu_daytona_header(req, "X-Daytona-Source"), "dtn-build");
+	assert_string_equal(tu_daytona_header(req, "X-Daytona-SDK-Version"), DTN_VERSION);
+	assert_null(tu_daytona_header(req, "X-Daytona-Organization-ID"));
+	assert_null(tu_daytona_header(req, "Content-Type"));
 	assert_string_equal(json_string_value(json_object_get(req, "query")), "page=1&limit=10");
 	json_decref(log);
 
@@ -115,9 +58,9 @@ static void test_snapshots_api__headers_as_the_sdks_send(void **state)
 	assert_int_equal(dtn__api_request(c, "POST", "/volumes", body, &out, &err), 0);
 	json_decref(out);
 	json_decref(body);
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	req = last_request(log);
-	assert_string_equal(header(req, "Content-Type"), "application/json");
+	assert_string_equal(tu_daytona_header(req, "Content-Type"), "application/json");
 	assert_string_equal(json_string_value(json_object_get(req, "body")), "{\"name\":\"v-hdr\"}");
 	json_decref(log);
 	dtn_daytona_free(c);
@@ -132,19 +75,21 @@ static void test_snapshots_api__jwt_sends_the_organization(void **state)
 	char auth[128];
 
 	(void)state;
-	c = client_with((dtn_daytona_opts){.jwt_token = srv.jwt, .organization_id = srv.org_id});
+	c = tu_daytona_client(
+	    (dtn_daytona_opts){.jwt_token = tu_srv.jwt, .organization_id = tu_srv.org_id});
 	assert_int_equal(dtn__api_request(c, "GET", "/volumes", NULL, NULL, &err), 0);
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	req = last_request(log);
-	snprintf(auth, sizeof(auth), "Bearer %s", srv.jwt);
-	assert_string_equal(header(req, "Authorization"), auth);
-	assert_string_equal(header(req, "X-Daytona-Organization-ID"), srv.org_id);
+	snprintf(auth, sizeof(auth), "Bearer %s", tu_srv.jwt);
+	assert_string_equal(tu_daytona_header(req, "Authorization"), auth);
+	assert_string_equal(tu_daytona_header(req, "X-Daytona-Organization-ID"), tu_srv.org_id);
 	assert_string_equal(json_string_value(json_object_get(req, "auth")), "jwt");
 	json_decref(log);
 	dtn_daytona_free(c);
 
 	/* another organization: 403, an authorization error */
-	c = client_with((dtn_daytona_opts){.jwt_token = srv.jwt, .organization_id = "other-org"});
+	c = tu_daytona_client(
+	    (dtn_daytona_opts){.jwt_token = tu_srv.jwt, .organization_id = "other-org"});
 	assert_int_equal(dtn__api_request(c, "GET", "/volumes", NULL, NULL, &err), DTN_EAUTH);
 	assert_non_null(strstr(err.message, "403"));
 	dtn_daytona_free(c);
@@ -152,7 +97,7 @@ static void test_snapshots_api__jwt_sends_the_organization(void **state)
 
 static void test_snapshots_api__rejected_key_is_an_auth_error_without_the_key(void **state)
 {
-	dtn_daytona *c = client_with((dtn_daytona_opts){.api_key = "wrong-secret-key-123"});
+	dtn_daytona *c = tu_daytona_client((dtn_daytona_opts){.api_key = "wrong-secret-key-123"});
 	dtn_error err;
 
 	(void)state;
@@ -176,7 +121,7 @@ static void test_snapshots_api__not_found_names_the_object(void **state)
 			 DTN_ENOTFOUND);
 	assert_non_null(strstr(err.message, "snapshot \"missing:snap\" not found"));
 	assert_non_null(strstr(err.message, "Snapshot missing:snap not found"));
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	assert_string_equal(json_string_value(json_object_get(last_request(log), "path")),
 			    "/api/snapshots/missing%3Asnap");
 	json_decref(log);
@@ -202,7 +147,7 @@ static void test_snapshots_api__status_codes(void **state)
 			 "{\"server\":\"api\",\"method\":\"POST\",\"path\":\"^/api/volumes\","
 			 "\"action\":\"status\",\"status\":%d,\"message\":\"told %d\"}",
 			 cases[i].status, cases[i].status);
-		tu_server_fault(&srv, fault);
+		tu_server_fault(&tu_srv, fault);
 		/* a POST is not retried, so one fault is enough for every status */
 		assert_int_equal(dtn__api_request(c, "POST", "/volumes", body, NULL, &err),
 				 cases[i].code);
@@ -215,25 +160,27 @@ static void test_snapshots_api__status_codes(void **state)
 
 static void test_snapshots_api__retries_then_rate_limit(void **state)
 {
-	dtn_daytona *c = client_with((dtn_daytona_opts){.max_attempts = 3});
+	dtn_daytona *c = tu_daytona_client((dtn_daytona_opts){.max_attempts = 3});
 	json_t *log;
 	dtn_error err;
 
 	(void)state;
 	/* one 429 and one 503: retried, the third attempt succeeds */
-	tu_server_fault(&srv, "[{\"server\":\"api\",\"path\":\"^/api/volumes\",\"action\":\"status\","
-			      "\"status\":429,\"retry_after\":1},"
-			      "{\"server\":\"api\",\"path\":\"^/api/volumes\",\"action\":\"status\","
-			      "\"status\":503}]");
+	tu_server_fault(&tu_srv,
+			"[{\"server\":\"api\",\"path\":\"^/api/volumes\",\"action\":\"status\","
+			"\"status\":429,\"retry_after\":1},"
+			"{\"server\":\"api\",\"path\":\"^/api/volumes\",\"action\":\"status\","
+			"\"status\":503}]");
 	assert_int_equal(dtn__api_request(c, "GET", "/volumes", NULL, NULL, &err), 0);
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	assert_int_equal(json_array_size(log), 3);
 	json_decref(log);
 
 	/* always 429: reported with the server's message and its Retry-After */
-	tu_server_fault(&srv, "{\"server\":\"api\",\"path\":\"^/api/snapshots/rate-limited\","
-			      "\"action\":\"status\",\"status\":429,\"times\":5,\"retry_after\":1,"
-			      "\"message\":\"ThrottlerException: Too Many Requests\"}");
+	tu_server_fault(&tu_srv,
+			"{\"server\":\"api\",\"path\":\"^/api/snapshots/rate-limited\","
+			"\"action\":\"status\",\"status\":429,\"times\":5,\"retry_after\":1,"
+			"\"message\":\"ThrottlerException: Too Many Requests\"}");
 	assert_int_equal(dtn__api_request(c, "GET", "/snapshots/rate-limited", NULL, NULL, &err),
 			 DTN_ERATELIMIT);
 	assert_non_null(strstr(err.message, "ThrottlerException: Too Many Requests"));
@@ -248,10 +195,11 @@ static void test_snapshots_api__dropped_connection_retried(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_fault(&srv, "{\"server\":\"api\",\"method\":\"GET\",\"path\":\"^/api/volumes\","
-			      "\"action\":\"reset\"}");
+	tu_server_fault(&tu_srv,
+			"{\"server\":\"api\",\"method\":\"GET\",\"path\":\"^/api/volumes\","
+			"\"action\":\"reset\"}");
 	assert_int_equal(dtn__api_request(c, "GET", "/volumes", NULL, NULL, &err), 0);
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	assert_int_equal(json_array_size(log), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0), "status")),
 			    "dropped");
@@ -261,8 +209,8 @@ static void test_snapshots_api__dropped_connection_retried(void **state)
 
 static void test_snapshots_api__server_down_names_the_url(void **state)
 {
-	dtn_daytona *c = client_with((dtn_daytona_opts){.api_url = "http://127.0.0.1:9/api",
-							.max_attempts = 2});
+	dtn_daytona *c = tu_daytona_client(
+	    (dtn_daytona_opts){.api_url = "http://127.0.0.1:9/api", .max_attempts = 2});
 	dtn_error err;
 
 	(void)state;
@@ -278,8 +226,8 @@ static void test_snapshots_api__html_answer_hints_at_the_url(void **state)
 	dtn_error err;
 
 	(void)state;
-	snprintf(url, sizeof(url), "%s", srv.base_url); /* no /api */
-	c = client_with((dtn_daytona_opts){.api_url = url});
+	snprintf(url, sizeof(url), "%s", tu_srv.base_url); /* no /api */
+	c = tu_daytona_client((dtn_daytona_opts){.api_url = url});
 	assert_int_equal(dtn__api_request(c, "GET", "/snapshots", NULL, NULL, &err), DTN_ENOTFOUND);
 	assert_non_null(strstr(err.message, "HTML"));
 	assert_non_null(strstr(err.message, "/api"));
@@ -289,7 +237,7 @@ static void test_snapshots_api__html_answer_hints_at_the_url(void **state)
 static void test_snapshots_api__cancel_and_deadline(void **state)
 {
 	volatile int cancel = 1;
-	dtn_daytona *c = client_with((dtn_daytona_opts){.cancel = &cancel});
+	dtn_daytona *c = tu_daytona_client((dtn_daytona_opts){.cancel = &cancel});
 	dtn_error err;
 
 	(void)state;
@@ -298,9 +246,10 @@ static void test_snapshots_api__cancel_and_deadline(void **state)
 	dtn_daytona_free(c);
 
 	/* a stalled answer ends with the overall deadline */
-	c = client_with((dtn_daytona_opts){.timeout_ms = 300});
-	tu_server_fault(&srv, "{\"server\":\"api\",\"path\":\"^/api/volumes\",\"action\":\"stall\","
-			      "\"times\":9}");
+	c = tu_daytona_client((dtn_daytona_opts){.timeout_ms = 300});
+	tu_server_fault(&tu_srv,
+			"{\"server\":\"api\",\"path\":\"^/api/volumes\",\"action\":\"stall\","
+			"\"times\":9}");
 	assert_int_equal(dtn__api_request(c, "GET", "/volumes", NULL, NULL, &err), DTN_ETIMEOUT);
 	assert_non_null(strstr(err.message, "time limit"));
 	assert_int_equal(dtn__api_sleep(c, 1000, &err), DTN_ETIMEOUT);
@@ -323,22 +272,23 @@ static void test_snapshots_api__helpers(void **state)
 	dtn__free(p);
 }
 
+#define T(name) cmocka_unit_test_setup(name, tu_daytona_setup)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_snapshots_api__headers_as_the_sdks_send, setup),
-		cmocka_unit_test_setup(test_snapshots_api__jwt_sends_the_organization, setup),
-		cmocka_unit_test_setup(test_snapshots_api__rejected_key_is_an_auth_error_without_the_key,
-				       setup),
-		cmocka_unit_test_setup(test_snapshots_api__not_found_names_the_object, setup),
-		cmocka_unit_test_setup(test_snapshots_api__status_codes, setup),
-		cmocka_unit_test_setup(test_snapshots_api__retries_then_rate_limit, setup),
-		cmocka_unit_test_setup(test_snapshots_api__dropped_connection_retried, setup),
-		cmocka_unit_test_setup(test_snapshots_api__server_down_names_the_url, setup),
-		cmocka_unit_test_setup(test_snapshots_api__html_answer_hints_at_the_url, setup),
-		cmocka_unit_test_setup(test_snapshots_api__cancel_and_deadline, setup),
-		cmocka_unit_test_setup(test_snapshots_api__helpers, setup),
+		T(test_snapshots_api__headers_as_the_sdks_send),
+		T(test_snapshots_api__jwt_sends_the_organization),
+		T(test_snapshots_api__rejected_key_is_an_auth_error_without_the_key),
+		T(test_snapshots_api__not_found_names_the_object),
+		T(test_snapshots_api__status_codes),
+		T(test_snapshots_api__retries_then_rate_limit),
+		T(test_snapshots_api__dropped_connection_retried),
+		T(test_snapshots_api__server_down_names_the_url),
+		T(test_snapshots_api__html_answer_hints_at_the_url),
+		T(test_snapshots_api__cancel_and_deadline),
+		T(test_snapshots_api__helpers),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_daytona_group_setup, tu_daytona_group_teardown);
 }

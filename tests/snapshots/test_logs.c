@@ -13,10 +13,8 @@
 #include <string.h>
 
 #include "api.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
-
-static tu_server srv;
 
 /* ---- lines ---- */
 
@@ -110,24 +108,10 @@ static void test_snapshots_logs__callback_stop(void **state)
 
 /* ---- streams against the server ---- */
 
-static int group_setup(void **state)
-{
-	(void)state;
-	return tu_server_start(&srv);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_server_stop(&srv);
-	return 0;
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.05}");
+	tu_daytona_reset(0.05);
 	return 0;
 }
 
@@ -163,23 +147,7 @@ static void on_warn(const char *message, void *payload)
 
 static dtn_daytona *client(seen *s)
 {
-	dtn_daytona *c = NULL;
-	dtn_error err;
-
-	if (dtn_daytona_new(&c,
-			    &(dtn_daytona_opts){.env_dir = "",
-						.ignore_environment = true,
-						.api_url = srv.api_url,
-						.api_key = srv.api_key,
-						.target = "us",
-						.backoff_ms = 10,
-						.poll_interval_ms = 50,
-						.log_grace_ms = 300,
-						.warn = on_warn,
-						.payload = s},
-			    &err) < 0)
-		fail_msg("dtn_daytona_new: %s", err.message);
-	return c;
+	return tu_daytona_client((dtn_daytona_opts){.warn = on_warn, .payload = s});
 }
 
 /* Creates a declarative snapshot and waits for it with its logs. */
@@ -212,7 +180,7 @@ static void scenario(const char *extra)
 	/* a line every 100 ms: the build is seen building even under valgrind */
 	snprintf(json, sizeof(json), "{\"log_lines\": %s, \"log_interval_ms\": 2000%s%s}",
 		 lines_json, extra ? ", " : "", extra ? extra : "");
-	tu_server_scenario(&srv, json);
+	tu_server_scenario(&tu_srv, json);
 }
 
 static void test_snapshots_logs__chunks_across_lines(void **state)
@@ -243,7 +211,7 @@ static void test_snapshots_logs__dropped_stream_reopened_without_repeats(void **
 	assert_int_equal(s.warnings, 0);
 	/* two openings of the stream */
 	{
-		json_t *log = tu_server_requests(&srv, "proxy");
+		json_t *log = tu_server_requests(&tu_srv, "proxy");
 
 		assert_int_equal(json_array_size(log), 2);
 		assert_string_equal(
@@ -283,7 +251,7 @@ static void test_snapshots_logs__stalled_stream_ends_after_the_build(void **stat
 	assert_int_equal(build(c, "stally", &s, &err), 0);
 	assert_string_equal(s.out, "#1 one|#2 two|#3 three|");
 	assert_string_equal(s.states, "pending|building|active|");
-	log = tu_server_requests(&srv, "proxy");
+	log = tu_server_requests(&tu_srv, "proxy");
 	assert_int_equal(json_array_size(log), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0), "stream_end")),
 			    "client closed");
@@ -306,14 +274,14 @@ static void test_snapshots_logs__past_and_running_builds(void **state)
 	/* a finished build: the whole log, follow=false */
 	assert_int_equal(dtn_snapshot_logs(c, "past", false, on_log, &again, &err), 0);
 	assert_string_equal(again.out, lines_seen);
-	log = tu_server_requests(&srv, "proxy");
+	log = tu_server_requests(&tu_srv, "proxy");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 1), "query")),
 			    "follow=false");
 	json_decref(log);
 
 	/* a running build followed to its end, with its states */
 	/* still pending when followed: the log is opened once the build runs */
-	tu_server_scenario(&srv, "{\"pending_ms\": 4000}");
+	tu_server_scenario(&tu_srv, "{\"pending_ms\": 4000}");
 	assert_int_equal(dtn_snapshot_create(c,
 					     &(dtn_snapshot_params){.name = "running",
 								    .dockerfile = "FROM a:1\n"},
@@ -348,7 +316,7 @@ static void test_snapshots_logs__unreadable_log_is_an_error_for_logs(void **stat
 	(void)state;
 	scenario(NULL);
 	assert_int_equal(build(c, "gone-logs", &s, &err), 0);
-	tu_server_scenario(&srv, "{\"log_mode\": \"404\"}");
+	tu_server_scenario(&tu_srv, "{\"log_mode\": \"404\"}");
 	assert_int_equal(dtn_snapshot_logs(c, "gone-logs", false, on_log, &again, &err),
 			 DTN_ENOTFOUND);
 	assert_non_null(strstr(err.message, "build logs not found"));
@@ -371,5 +339,5 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshots_logs__unreadable_log_is_an_error_for_logs, setup),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_daytona_group_setup, tu_daytona_group_teardown);
 }

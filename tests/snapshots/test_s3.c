@@ -14,10 +14,8 @@
 
 #include "hash.h"
 #include "s3.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
-
-static tu_server srv;
 
 /* Every error message a test saw, checked at the end for credentials. */
 static char seen_errors[64][2048];
@@ -38,8 +36,8 @@ static void get_access(dtn__push_access *pa)
 	const char *hdrs[] = {auth, "Accept: application/json", NULL};
 	dtn_error err = {0};
 
-	snprintf(url, sizeof(url), "%s/object-storage/push-access", srv.api_url);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", srv.api_key);
+	snprintf(url, sizeof(url), "%s/object-storage/push-access", tu_srv.api_url);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tu_srv.api_key);
 	assert_int_equal(dtn__http_new(&h, NULL), 0);
 	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.url = url, .headers = hdrs}, &r,
 		&err), 0);
@@ -98,34 +96,6 @@ static void fixture_free(fixture *f)
 	dtn__http_free(f->http);
 	dtn__push_access_clear(&f->pa);
 	free(f);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	tu_server_reset(&srv);
-	return 0;
-}
-
-/* The S3 requests the server logged, as a JSON array (owned). */
-static json_t *s3_log(void)
-{
-	json_t *log = tu_server_requests(&srv, "s3");
-
-	assert_non_null(log);
-	return log;
-}
-
-static const char *entry_header(json_t *e, const char *name)
-{
-	size_t i;
-	json_t *h;
-
-	json_array_foreach(json_object_get(e, "headers"), i, h) {
-		if (!strcasecmp(json_string_value(json_array_get(h, 0)), name))
-			return json_string_value(json_array_get(h, 1));
-	}
-	return NULL;
 }
 
 static unsigned char *pattern(size_t len)
@@ -290,13 +260,13 @@ static void test_snapshots_s3__small_put_and_exists(void **state)
 	/* A prefix that only starts like it is not a hit. */
 	assert_int_equal(dtn__s3_exists(f->s3, "no-such-org/", &found, &err), DTN_EAUTH);
 	remember(&err);
-	obj = tu_server_object(&srv, key, &len);
+	obj = tu_server_object(&tu_srv, key, &len);
 	assert_non_null(obj);
 	assert_int_equal(len, strlen(text));
 	assert_memory_equal(obj, text, len);
 	free(obj);
 
-	log = s3_log();
+	log = tu_daytona_requests("s3");
 	assert_int_equal(json_array_size(log), 4);
 	e = json_array_get(log, 0);
 	assert_string_equal(json_string_value(json_object_get(e, "method")), "GET");
@@ -304,13 +274,14 @@ static void test_snapshots_s3__small_put_and_exists(void **state)
 	e = json_array_get(log, 1);
 	assert_string_equal(json_string_value(json_object_get(e, "method")), "PUT");
 	assert_true(json_is_true(json_object_get(e, "signature_verified")));
-	assert_string_equal(entry_header(e, "Content-Type"), "application/octet-stream");
-	assert_string_equal(entry_header(e, "x-amz-security-token"), f->pa.session_token);
+	assert_string_equal(tu_daytona_header(e, "Content-Type"), "application/octet-stream");
+	assert_string_equal(tu_daytona_header(e, "x-amz-security-token"), f->pa.session_token);
 	dtn__sha256_once(digest, text, strlen(text));
 	dtn__sha256_hex(hex, digest);
-	assert_string_equal(entry_header(e, "x-amz-content-sha256"), hex);
-	assert_non_null(strstr(entry_header(e, "Authorization"), "/us-east-1/s3/aws4_request"));
-	assert_null(entry_header(e, "Expect"));
+	assert_string_equal(tu_daytona_header(e, "x-amz-content-sha256"), hex);
+	assert_non_null(
+	    strstr(tu_daytona_header(e, "Authorization"), "/us-east-1/s3/aws4_request"));
+	assert_null(tu_daytona_header(e, "Expect"));
 	json_decref(log);
 	dtn__free(key);
 	dtn__free(prefix);
@@ -330,7 +301,7 @@ static void test_snapshots_s3__put_and_empty(void **state)
 	(void)state;
 	snprintf(key, sizeof(key), "%s/put/context.tar", f->pa.organization_id);
 	assert_int_equal(dtn__s3_put(f->s3, key, "abc", 3, &err), 0);
-	obj = tu_server_object(&srv, key, &len);
+	obj = tu_server_object(&tu_srv, key, &len);
 	assert_int_equal(len, 3);
 	assert_memory_equal(obj, "abc", 3);
 	free(obj);
@@ -338,7 +309,7 @@ static void test_snapshots_s3__put_and_empty(void **state)
 	assert_int_equal(dtn__s3_upload_begin(&u, f->s3, key, NULL, &err), 0);
 	assert_int_equal(dtn__s3_upload_finish(u, &err), 0);
 	dtn__s3_upload_free(u);
-	obj = tu_server_object(&srv, key, &len);
+	obj = tu_server_object(&tu_srv, key, &len);
 	assert_non_null(obj);
 	assert_int_equal(len, 0);
 	free(obj);
@@ -361,8 +332,8 @@ static void test_snapshots_s3__multipart_parallel(void **state)
 	(void)state;
 	snprintf(key, sizeof(key), "%s/multi/context.tar", f->pa.organization_id);
 	/* The first part is slow, so the next ones are sent while it is in flight. */
-	tu_server_fault(&srv, "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"partNumber=1&\","
-		"\"action\":\"delay\",\"delay_ms\":400}");
+	tu_server_fault(&tu_srv, "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"partNumber=1&\","
+				 "\"action\":\"delay\",\"delay_ms\":400}");
 	assert_int_equal(dtn__s3_upload_begin(&u, f->s3, key,
 		&(dtn__s3_upload_opts){.version = 1, .part_size = 1024, .parallel = 3}, &err), 0);
 	for (size_t off = 0; off < total; off += step)
@@ -378,7 +349,7 @@ static void test_snapshots_s3__multipart_parallel(void **state)
 	/* Compared by size and SHA-256: fetching 15 MiB back is slow under sanitizers. */
 	dtn__sha256_once(digest, data, total);
 	dtn__sha256_hex(hex, digest);
-	assert_int_equal(tu_server_control(&srv, "GET", "/_control/objects", NULL, &text), 200);
+	assert_int_equal(tu_server_control(&tu_srv, "GET", "/_control/objects", NULL, &text), 200);
 	objects = json_loads(text, 0, NULL);
 	free(text);
 	assert_int_equal(json_array_size(objects), 1);
@@ -388,7 +359,7 @@ static void test_snapshots_s3__multipart_parallel(void **state)
 	assert_int_equal(json_integer_value(json_object_get(e, "parts")), 4);
 	assert_string_equal(json_string_value(json_object_get(e, "sha256")), hex);
 	json_decref(objects);
-	log = s3_log();
+	log = tu_daytona_requests("s3");
 	json_array_foreach(log, i, e) {
 		const char *m = json_string_value(json_object_get(e, "method"));
 		const char *q = json_string_value(json_object_get(e, "query"));
@@ -422,9 +393,11 @@ static void test_snapshots_s3__failed_part_aborts(void **state)
 
 	(void)state;
 	snprintf(key, sizeof(key), "%s/fails/context.tar", f->pa.organization_id);
-	tu_server_fault(&srv, "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"partNumber=2&\","
-		"\"action\":\"status\",\"status\":500,\"code\":\"InternalError\","
-		"\"message\":\"We encountered an internal error. Please try again.\",\"times\":5}");
+	tu_server_fault(
+	    &tu_srv,
+	    "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"partNumber=2&\","
+	    "\"action\":\"status\",\"status\":500,\"code\":\"InternalError\","
+	    "\"message\":\"We encountered an internal error. Please try again.\",\"times\":5}");
 	assert_int_equal(dtn__s3_upload_begin(&u, f->s3, key, NULL, &err), 0);
 	rc = dtn__s3_upload_write(u, data, total, &err);
 	if (rc == 0)
@@ -439,8 +412,8 @@ static void test_snapshots_s3__failed_part_aborts(void **state)
 	assert_int_equal(dtn__s3_upload_finish(u, &err), DTN_EHTTP);
 	assert_int_equal(dtn__s3_upload_error(u)->code, DTN_EHTTP);
 	dtn__s3_upload_free(u);
-	assert_null(tu_server_object(&srv, key, &(size_t){0}));
-	assert_int_equal(tu_server_control(&srv, "GET", "/_control/uploads", NULL, &text), 200);
+	assert_null(tu_server_object(&tu_srv, key, &(size_t){0}));
+	assert_int_equal(tu_server_control(&tu_srv, "GET", "/_control/uploads", NULL, &text), 200);
 	ups = json_loads(text, 0, NULL);
 	free(text);
 	assert_int_equal(json_array_size(json_object_get(ups, "open")), 0);
@@ -463,8 +436,8 @@ static void test_snapshots_s3__cancel_aborts(void **state)
 
 	(void)state;
 	snprintf(key, sizeof(key), "%s/cancel/context.tar", f->pa.organization_id);
-	tu_server_fault(&srv, "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"partNumber=1&\","
-		"\"action\":\"stall\"}");
+	tu_server_fault(&tu_srv, "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"partNumber=1&\","
+				 "\"action\":\"stall\"}");
 	assert_int_equal(dtn__s3_upload_begin(&u, f->s3, key, NULL, &err), 0);
 	assert_int_equal(dtn__s3_upload_write(u, data, total, &err), 0);
 	f->cancel = 1;
@@ -474,7 +447,7 @@ static void test_snapshots_s3__cancel_aborts(void **state)
 	assert_non_null(strstr(err.message, ": PUT http://127.0.0.1:"));
 	assert_non_null(strstr(err.message, "was interrupted"));
 	dtn__s3_upload_free(u);
-	assert_int_equal(tu_server_control(&srv, "GET", "/_control/uploads", NULL, &text), 200);
+	assert_int_equal(tu_server_control(&tu_srv, "GET", "/_control/uploads", NULL, &text), 200);
 	ups = json_loads(text, 0, NULL);
 	free(text);
 	assert_int_equal(json_array_size(json_object_get(ups, "open")), 0);
@@ -508,7 +481,7 @@ static void test_snapshots_s3__bad_secret(void **state)
 	assert_non_null(strstr(err.message, key));
 	dtn__s3_free(s3);
 	/* Expired credentials. */
-	tu_server_control(&srv, "POST", "/_control/credentials/expire", "{}", NULL);
+	tu_server_control(&tu_srv, "POST", "/_control/credentials/expire", "{}", NULL);
 	assert_int_equal(dtn__s3_put(f->s3, key, "x", 1, &err), DTN_EAUTH);
 	remember(&err);
 	assert_non_null(strstr(err.message, "ExpiredToken"));
@@ -523,7 +496,7 @@ static void test_snapshots_s3__push_access_without_region(void **state)
 	char key[128];
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"push_access_region\":false}");
+	tu_server_scenario(&tu_srv, "{\"push_access_region\":false}");
 	f = fixture_new();
 	assert_null(f->pa.region);
 	assert_string_equal(dtn__s3_region_of(f->s3), "us-east-1");
@@ -595,20 +568,7 @@ static void test_snapshots_s3__no_secrets_in_errors(void **state)
 	fixture_free(f);
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	return tu_server_start(&srv);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_server_stop(&srv);
-	return 0;
-}
-
-#define T(name) cmocka_unit_test_setup(name, setup)
+#define T(name) cmocka_unit_test_setup(name, tu_daytona_setup)
 
 int main(void)
 {
@@ -627,5 +587,5 @@ int main(void)
 		T(test_snapshots_s3__no_secrets_in_errors),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_daytona_group_setup, tu_daytona_group_teardown);
 }

@@ -14,53 +14,23 @@
 #include <string.h>
 
 #include "api.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
 #include "transcript.h"
-
-static tu_server srv;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return tu_server_start(&srv);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_server_stop(&srv);
-	return 0;
-}
 
 /* Volumes and sandboxes take 60 ms per state; snapshot "s" is active. */
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.06}");
-	assert_int_equal(tu_server_control(&srv, "POST", "/_control/snapshots",
-					   "{\"name\": \"s\", \"state\": \"active\"}", NULL),
-			 200);
+	tu_daytona_reset(0.06);
+	tu_daytona_seed("snapshots", "{\"name\": \"s\", \"state\": \"active\"}");
 	return 0;
 }
 
 static dtn_daytona *client_with(dtn_daytona_opts o)
 {
-	dtn_daytona *c = NULL;
-	dtn_error err;
-
-	o.env_dir = "";
-	o.ignore_environment = true;
-	o.api_url = srv.api_url;
-	o.api_key = srv.api_key;
-	if (!o.target)
-		o.target = "us";
-	o.backoff_ms = 10;
 	o.poll_interval_ms = 20;
-	if (dtn_daytona_new(&c, &o, &err) < 0)
-		fail_msg("dtn_daytona_new: %s", err.message);
-	return c;
+	return tu_daytona_client(o);
 }
 
 static dtn_daytona *client(void)
@@ -68,26 +38,13 @@ static dtn_daytona *client(void)
 	return client_with((dtn_daytona_opts){0});
 }
 
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!strstr(text, needle))
-		fail_msg("\"%s\" does not contain \"%s\"", text, needle);
-}
-
 static const char *seed_volume(const char *name, const char *state, const char *id)
 {
-	static char out[64];
-	char body[256], *resp = NULL;
-	json_t *j;
+	char body[256];
 
 	snprintf(body, sizeof(body), "{\"name\": \"%s\", \"state\": \"%s\"%s%s%s}", name, state,
 		 id ? ", \"id\": \"" : "", id ? id : "", id ? "\"" : "");
-	assert_int_equal(tu_server_control(&srv, "POST", "/_control/volumes", body, &resp), 200);
-	j = json_loads(resp, 0, NULL);
-	snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(j, "id")));
-	json_decref(j);
-	free(resp);
-	return out;
+	return tu_daytona_seed("volumes", body);
 }
 
 /* Lines delivered, "kind:line" joined with '\n'. */
@@ -121,8 +78,8 @@ static void assert_refused(const char *path, const char *subpath, const char *wh
 	if (check("data", path, subpath, &err) != DTN_EINVAL)
 		fail_msg("mount path \"%s\" subpath \"%s\" was accepted", path,
 			 subpath ? subpath : "(none)");
-	assert_contains(err.message, "volume data: ");
-	assert_contains(err.message, why);
+	tu_assert_contains(err.message, "volume data: ");
+	tu_assert_contains(err.message, why);
 }
 
 static void test_snapshots_sandbox__mount_paths_by_the_server_rules(void **state)
@@ -327,15 +284,15 @@ static void test_snapshots_sandbox__bad_mount_sends_nothing(void **state)
 					    NULL, &s, &err),
 			 DTN_EINVAL);
 	assert_null(s);
-	assert_contains(err.message, "volume v2: mount path \"/proc/x\" is a system directory");
-	assert_int_equal(tu_server_count(&srv, NULL, NULL, NULL), 0);
+	tu_assert_contains(err.message, "volume v2: mount path \"/proc/x\" is a system directory");
+	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
 	mounts[1] = (dtn_mount){"v2", "/x", "../up"};
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){.snapshot = "s",
 								     .mounts = mounts,
 								     .nmounts = 2},
 					    NULL, &s, &err),
 			 DTN_EINVAL);
-	assert_int_equal(tu_server_count(&srv, NULL, NULL, NULL), 0);
+	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
 	dtn_daytona_free(c);
 }
 
@@ -369,15 +326,15 @@ static void test_snapshots_sandbox__volumes_by_name_and_id(void **state)
 	assert_null(s->volumes[1].subpath);
 	assert_string_equal(s->volumes[0].mount_path, "/home/daytona/data");
 	assert_string_equal(s->volumes[0].subpath, "team-a");
-	assert_contains(got.text, "phase:volume fresh: making sure it exists and is ready\n"
-				  "state:volume fresh: pending_create\n");
-	assert_contains(got.text, "state:volume fresh: ready\n");
-	assert_contains(got.text, "state:volume ready-one: ready\n");
-	assert_contains(got.text, "phase:creating a sandbox from snapshot s\n");
-	assert_contains(got.text, "state:sandbox \"sb\" (");
+	tu_assert_contains(got.text, "phase:volume fresh: making sure it exists and is ready\n"
+				     "state:volume fresh: pending_create\n");
+	tu_assert_contains(got.text, "state:volume fresh: ready\n");
+	tu_assert_contains(got.text, "state:volume ready-one: ready\n");
+	tu_assert_contains(got.text, "phase:creating a sandbox from snapshot s\n");
+	tu_assert_contains(got.text, "state:sandbox \"sb\" (");
 	/* the volume made for the mount was created once, and the body names both by id */
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 1);
-	log = tu_server_requests(&srv, "api");
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 1);
+	log = tu_server_requests(&tu_srv, "api");
 	json_array_foreach(log, i, r) if (strcmp(json_string_value(json_object_get(r, "path")),
 						 "/api/sandbox") == 0)
 	{
@@ -423,7 +380,7 @@ static void test_snapshots_sandbox__volume_not_ready_is_waited_for(void **state)
 					NULL, &s, &err),
 			 0);
 	assert_string_equal(s->volumes[0].volume_id, v->id);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/sandbox"), 1);
 	dtn_sandbox_free(s);
 	dtn_volume_free(v);
 	dtn_daytona_free(c);
@@ -438,11 +395,11 @@ static void test_snapshots_sandbox__unknowns_are_not_found(void **state)
 	(void)state;
 	assert_int_equal(dtn_sandbox_get(c, "nope", &s, &err), DTN_ENOTFOUND);
 	assert_null(s);
-	assert_contains(err.message, "sandbox \"nope\" not found");
+	tu_assert_contains(err.message, "sandbox \"nope\" not found");
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){.snapshot = "missing"}, NULL,
 					    &s, &err),
 			 DTN_ENOTFOUND);
-	assert_contains(err.message, "Snapshot missing not found");
+	tu_assert_contains(err.message, "Snapshot missing not found");
 	/* an unknown volume id: nothing created, no sandbox asked for */
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){
 					.snapshot = "s",
@@ -451,9 +408,9 @@ static void test_snapshots_sandbox__unknowns_are_not_found(void **state)
 					.nmounts = 1},
 					NULL, &s, &err),
 			 DTN_ENOTFOUND);
-	assert_contains(err.message, "11111111-2222-4333-8444-555555555555");
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 0);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
+	tu_assert_contains(err.message, "11111111-2222-4333-8444-555555555555");
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 0);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/sandbox"), 1);
 	dtn_daytona_free(c);
 }
 
@@ -465,15 +422,15 @@ static void test_snapshots_sandbox__start_failure_during_create(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
-				 "\"error_reason\": \"no runner with enough memory\"}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
+				    "\"error_reason\": \"no runner with enough memory\"}}}");
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){.snapshot = "s",
 								     .name = "doomed"},
 					    NULL, &s, &err),
 			 DTN_EBUILD);
 	assert_null(s);
-	assert_contains(err.message, "the sandbox failed to start");
-	assert_contains(err.message, "no runner with enough memory");
+	tu_assert_contains(err.message, "the sandbox failed to start");
+	tu_assert_contains(err.message, "no runner with enough memory");
 	dtn_daytona_free(c);
 }
 
@@ -486,20 +443,20 @@ static void test_snapshots_sandbox__start_failure_while_polling(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
-				 "\"sandbox_create_waits\": false, "
-				 "\"error_reason\": \"image pull failed\"}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"doomed\": {\"sandbox_outcome\": \"error\", "
+				    "\"sandbox_create_waits\": false, "
+				    "\"error_reason\": \"image pull failed\"}}}");
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){.snapshot = "s",
 								     .name = "doomed"},
 					    &(dtn_sandbox_opts){.log = on_log, .payload = &got}, &s,
 					    &err),
 			 DTN_EBUILD);
 	assert_null(s);
-	assert_contains(err.message, "sandbox \"doomed\" (");
-	assert_contains(err.message, ") failed to start (state error): image pull failed");
-	assert_contains(got.text, ": starting\n");
-	assert_contains(got.text, ": error\n");
-	assert_true(tu_server_count(&srv, "api", "GET", "/api/sandbox/") >= 1);
+	tu_assert_contains(err.message, "sandbox \"doomed\" (");
+	tu_assert_contains(err.message, ") failed to start (state error): image pull failed");
+	tu_assert_contains(got.text, ": starting\n");
+	tu_assert_contains(got.text, ": error\n");
+	assert_true(tu_daytona_count("api", "GET", "/api/sandbox/") >= 1);
 	dtn_daytona_free(c);
 }
 
@@ -510,16 +467,16 @@ static void test_snapshots_sandbox__deadline_while_starting(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"slow\": {\"sandbox_create_waits\": false, "
-				 "\"sandbox_start_ms\": 600000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"slow\": {\"sandbox_create_waits\": false, "
+				    "\"sandbox_start_ms\": 600000}}}");
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){.snapshot = "s",
 								     .name = "slow"},
 					    NULL, &s, &err),
 			 DTN_ETIMEOUT);
 	assert_null(s);
-	assert_contains(err.message, "sandbox \"slow\" (");
-	assert_contains(err.message, ") had not started when the time limit of 1 s ran out "
-				     "(state: starting)");
+	tu_assert_contains(err.message, "sandbox \"slow\" (");
+	tu_assert_contains(err.message, ") had not started when the time limit of 1 s ran out "
+					"(state: starting)");
 	dtn_daytona_free(c);
 }
 
@@ -531,14 +488,14 @@ static void test_snapshots_sandbox__create_request_outlasts_the_server_wait(void
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"held\": {\"sandbox_start_ms\": 8000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"held\": {\"sandbox_start_ms\": 8000}}}");
 	assert_int_equal(dtn_sandbox_create(c, &(dtn_sandbox_params){.snapshot = "s",
 								     .name = "held"},
 					    &(dtn_sandbox_opts){.no_wait = true}, &s, &err),
 			 0);
 	assert_string_equal(s->state, "started");
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/sandbox"), 1);
-	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/sandbox/"), 0);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/sandbox"), 1);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/sandbox/"), 0);
 	dtn_sandbox_free(s);
 	dtn_daytona_free(c);
 }
@@ -558,7 +515,7 @@ static void test_snapshots_sandbox__transcript_replayed(void **state)
 	dtn_error err;
 
 	(void)state;
-	assert_int_equal(tu_server_control(&srv, "POST", "/_control/preset/transcript",
+	assert_int_equal(tu_server_control(&tu_srv, "POST", "/_control/preset/transcript",
 					   "{\"time_scale\": 0.06}", NULL),
 			 200);
 	seed_volume("v1", "ready", volume_id);
@@ -577,7 +534,7 @@ static void test_snapshots_sandbox__transcript_replayed(void **state)
 	expected = malloc(strlen(fixed) + 128);
 	assert_non_null(expected);
 	snprintf(expected, strlen(fixed) + 128, "GET /api/volumes/%s \n%s", volume_id, fixed);
-	got = tu_server_calls(&srv, "api");
+	got = tu_server_calls(&tu_srv, "api");
 	assert_string_equal(got, expected);
 	free(want);
 	free(fixed);
@@ -695,5 +652,5 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshots_sandbox__spans, setup),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_daytona_group_setup, tu_daytona_group_teardown);
 }

@@ -12,62 +12,25 @@
 #include <string.h>
 
 #include "api.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
-
-static tu_server srv;
 
 static const char dockerfile[] = "FROM python:3.12.10-slim-bookworm\n"
 				 "RUN python -m pip install requests\n"
 				 "COPY x.txt /home/daytona/x.txt\n";
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return tu_server_start(&srv);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_server_stop(&srv);
-	return 0;
-}
 
 /* Every scenario runs 5 times faster than the recorded one: still slow enough for a poll
  * every 50 ms to see each state, even under valgrind. */
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.2}");
+	tu_daytona_reset(0.2);
 	return 0;
-}
-
-static dtn_daytona *client_with(dtn_daytona_opts o)
-{
-	dtn_daytona *c = NULL;
-	dtn_error err;
-
-	o.env_dir = "";
-	o.ignore_environment = true;
-	o.api_url = srv.api_url;
-	o.api_key = srv.api_key;
-	if (!o.target)
-		o.target = "us";
-	o.backoff_ms = 10;
-	if (!o.poll_interval_ms)
-		o.poll_interval_ms = 50;
-	if (!o.log_grace_ms)
-		o.log_grace_ms = 300;
-	if (dtn_daytona_new(&c, &o, &err) < 0)
-		fail_msg("dtn_daytona_new: %s", err.message);
-	return c;
 }
 
 static dtn_daytona *client(void)
 {
-	return client_with((dtn_daytona_opts){0});
+	return tu_daytona_client((dtn_daytona_opts){0});
 }
 
 /* What a wait delivered. */
@@ -95,25 +58,10 @@ static int on_log(dtn_log_kind kind, const char *line, size_t len, void *payload
 	return s->stop_after && s->lines >= s->stop_after;
 }
 
-static size_t count_requests(const char *server, const char *method, const char *path_part)
-{
-	json_t *log = tu_server_requests(&srv, server), *r;
-	size_t i, n = 0;
-
-	json_array_foreach(log, i, r)
-	{
-		if ((!method || strcmp(json_string_value(json_object_get(r, "method")), method) == 0) &&
-		    strstr(json_string_value(json_object_get(r, "path")), path_part))
-			n++;
-	}
-	json_decref(log);
-	return n;
-}
-
 /* The JSON body of the last request whose method and path are these. */
 static json_t *last_body(const char *method, const char *path)
 {
-	json_t *log = tu_server_requests(&srv, "api"), *r, *body = NULL;
+	json_t *log = tu_daytona_requests("api"), *r, *body = NULL;
 	size_t i;
 
 	json_array_foreach(log, i, r)
@@ -177,10 +125,10 @@ static void test_snapshots_snapshot__create_declarative_and_wait(void **state)
 	free(text);
 	json_decref(body);
 	/* polled by id, never by name; the logs through the proxy with follow=true */
-	assert_int_equal(count_requests("api", "GET", "/api/snapshots/wire-snap"), 0);
-	assert_true(count_requests("api", "GET", s->id) >= 2);
-	assert_int_equal(count_requests("api", "GET", "/build-logs-url"), 1);
-	assert_int_equal(count_requests("proxy", "GET", "/build-logs"), 1);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/snapshots/wire-snap"), 0);
+	assert_true(tu_daytona_count("api", "GET", s->id) >= 2);
+	assert_int_equal(tu_daytona_count("api", "GET", "/build-logs-url"), 1);
+	assert_int_equal(tu_daytona_count("proxy", "GET", "/build-logs"), 1);
 	dtn_snapshot_free(s);
 	dtn_snapshot_free(done);
 	dtn_daytona_free(c);
@@ -246,7 +194,7 @@ static void test_snapshots_snapshot__from_image_name(void **state)
 	assert_int_equal(got.lines, 0);
 	assert_string_equal(done->image_name, "python:3.12-slim");
 	assert_string_equal(done->entrypoint[1], "infinity");
-	assert_int_equal(count_requests("api", "GET", "build-logs-url"), 0);
+	assert_int_equal(tu_daytona_count("api", "GET", "build-logs-url"), 0);
 	dtn_snapshot_free(s);
 	dtn_snapshot_free(done);
 	dtn_daytona_free(c);
@@ -305,7 +253,7 @@ static void test_snapshots_snapshot__dedupe_already_active(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"create_state\": \"active\"}");
+	tu_server_scenario(&tu_srv, "{\"create_state\": \"active\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "dup", .dockerfile = dockerfile});
 	assert_string_equal(s->state, "active");
 	assert_int_equal(dtn_snapshot_wait(c, s,
@@ -316,8 +264,8 @@ static void test_snapshots_snapshot__dedupe_already_active(void **state)
 			 0);
 	assert_string_equal(got.states, "active,");
 	/* nothing to wait for: no poll, no stream */
-	assert_int_equal(count_requests("api", "GET", "/api/snapshots/"), 0);
-	assert_int_equal(count_requests("proxy", NULL, "/"), 0);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/snapshots/"), 0);
+	assert_int_equal(tu_daytona_count("proxy", NULL, "/"), 0);
 	dtn_snapshot_free(s);
 	dtn_snapshot_free(done);
 	dtn_daytona_free(c);
@@ -331,7 +279,7 @@ static void test_snapshots_snapshot__pending_to_active_without_stream(void **sta
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"skip_building\": true}");
+	tu_server_scenario(&tu_srv, "{\"skip_building\": true}");
 	s = create(c, &(dtn_snapshot_params){.name = "quick", .dockerfile = dockerfile});
 	assert_int_equal(dtn_snapshot_wait(c, s,
 					   &(dtn_snapshot_wait_opts){.log = on_log,
@@ -340,8 +288,8 @@ static void test_snapshots_snapshot__pending_to_active_without_stream(void **sta
 					   &done, &err),
 			 0);
 	assert_string_equal(got.states, "pending,active,");
-	assert_int_equal(count_requests("api", "GET", "build-logs-url"), 0);
-	assert_int_equal(count_requests("proxy", NULL, "/"), 0);
+	assert_int_equal(tu_daytona_count("api", "GET", "build-logs-url"), 0);
+	assert_int_equal(tu_daytona_count("proxy", NULL, "/"), 0);
 	dtn_snapshot_free(s);
 	dtn_snapshot_free(done);
 	dtn_daytona_free(c);
@@ -358,8 +306,8 @@ static void test_snapshots_snapshot__build_failed_stream_never_ends(void **state
 	bool client_closed = false;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"outcome\": \"build_failed\", \"error_reason\": "
-				 "\"Failed to build snapshot: exit code 1\"}");
+	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\", \"error_reason\": "
+				    "\"Failed to build snapshot: exit code 1\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "wire-snap-fail", .dockerfile = dockerfile});
 	assert_int_equal(dtn_snapshot_wait(c, s,
 					   &(dtn_snapshot_wait_opts){.log = on_log,
@@ -377,7 +325,7 @@ static void test_snapshots_snapshot__build_failed_stream_never_ends(void **state
 	assert_non_null(done);
 	assert_string_equal(done->error_reason, "Failed to build snapshot: exit code 1");
 	/* the stream, which the server never ends, was closed by dtn */
-	log = tu_server_requests(&srv, "proxy");
+	log = tu_server_requests(&tu_srv, "proxy");
 	json_array_foreach(log, i, r)
 	{
 		const char *end = json_string_value(json_object_get(r, "stream_end"));
@@ -393,7 +341,7 @@ static void test_snapshots_snapshot__build_failed_stream_never_ends(void **state
 
 static void test_snapshots_snapshot__failed_between_polls_still_shows_the_log(void **state)
 {
-	dtn_daytona *c = client_with((dtn_daytona_opts){.poll_interval_ms = 1500});
+	dtn_daytona *c = tu_daytona_client((dtn_daytona_opts){.poll_interval_ms = 1500});
 	dtn_snapshot *s, *done = NULL;
 	seen got = {0};
 	dtn_error err;
@@ -401,7 +349,7 @@ static void test_snapshots_snapshot__failed_between_polls_still_shows_the_log(vo
 
 	(void)state;
 	/* pending and building both end before the first poll */
-	tu_server_scenario(&srv, "{\"outcome\": \"build_failed\"}");
+	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "quick-fail", .dockerfile = dockerfile});
 	assert_int_equal(dtn_snapshot_wait(c, s,
 					   &(dtn_snapshot_wait_opts){.log = on_log,
@@ -412,7 +360,7 @@ static void test_snapshots_snapshot__failed_between_polls_still_shows_the_log(vo
 	assert_string_equal(got.states, "pending,build_failed,");
 	assert_int_equal(got.lines, 3);
 	assert_non_null(strstr(got.last[3], "exit code: 1"));
-	log = tu_server_requests(&srv, "proxy");
+	log = tu_server_requests(&tu_srv, "proxy");
 	assert_int_equal(json_array_size(log), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0), "query")),
 			    "follow=false");
@@ -429,7 +377,7 @@ static void test_snapshots_snapshot__error_state(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"outcome\": \"error\", \"error_reason\": \"no runner\"}");
+	tu_server_scenario(&tu_srv, "{\"outcome\": \"error\", \"error_reason\": \"no runner\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "img-err", .image_name = "python:3.12-slim"});
 	assert_int_equal(dtn_snapshot_wait(c, s, NULL, &done, &err), DTN_EBUILD);
 	assert_non_null(strstr(err.message, "(error): no runner"));
@@ -441,12 +389,13 @@ static void test_snapshots_snapshot__error_state(void **state)
 static void test_snapshots_snapshot__wait_deadline_and_cancel(void **state)
 {
 	volatile int cancel = 0;
-	dtn_daytona *c = client_with((dtn_daytona_opts){.timeout_ms = 400, .cancel = &cancel});
+	dtn_daytona *c =
+	    tu_daytona_client((dtn_daytona_opts){.timeout_ms = 400, .cancel = &cancel});
 	dtn_snapshot *s, *done = NULL;
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"pending_ms\": -1}");
+	tu_server_scenario(&tu_srv, "{\"pending_ms\": -1}");
 	s = create(c, &(dtn_snapshot_params){.name = "stuck", .dockerfile = dockerfile});
 	assert_int_equal(dtn_snapshot_wait(c, s, NULL, &done, &err), DTN_ETIMEOUT);
 	assert_non_null(strstr(err.message, "still pending"));
@@ -486,7 +435,7 @@ static void test_snapshots_snapshot__name_taken(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/snapshots", "{\"name\":\"taken\"}", NULL);
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots", "{\"name\":\"taken\"}", NULL);
 	assert_int_equal(dtn_snapshot_create(c,
 					     &(dtn_snapshot_params){.name = "taken",
 								    .image_name = "python:3.12-slim"},
@@ -509,8 +458,8 @@ static void test_snapshots_snapshot__get_and_list_pages(void **state)
 	(void)state;
 	for (int i = 0; i < 23; i++) {
 		snprintf(body, sizeof(body), "{\"name\":\"snap-%02d\"}", i);
-		assert_int_equal(tu_server_control(&srv, "POST", "/_control/snapshots", body, NULL),
-				 200);
+		assert_int_equal(
+		    tu_server_control(&tu_srv, "POST", "/_control/snapshots", body, NULL), 200);
 	}
 	assert_int_equal(dtn_snapshot_get(c, "snap-07", &s, &err), 0);
 	assert_string_equal(s->name, "snap-07");
@@ -521,13 +470,13 @@ static void test_snapshots_snapshot__get_and_list_pages(void **state)
 	assert_non_null(strstr(err.message, "snapshot \"missing:snap\" not found"));
 
 	/* every page */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_snapshot_list(c, &(dtn_snapshot_list_opts){.limit = 10}, &page, &err),
 			 0);
 	assert_int_equal(page->count, 23);
 	assert_int_equal(page->total, 23);
 	assert_int_equal(page->total_pages, 3);
-	assert_int_equal(count_requests("api", "GET", "/api/snapshots"), 3);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/snapshots"), 3);
 	dtn_snapshot_page_free(page);
 
 	/* one page */
@@ -559,12 +508,12 @@ static void test_snapshots_snapshot__delete_and_activate_by_name(void **state)
 	char path[128];
 
 	(void)state;
-	tu_server_control(&srv, "POST", "/_control/snapshots",
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots",
 			  "{\"name\":\"wire-img\",\"state\":\"inactive\"}", NULL);
 	assert_int_equal(dtn_snapshot_activate(c, "wire-img", &s, &err), 0);
 	assert_string_equal(s->state, "pending");
 	/* resolved with a GET first, then activated by id */
-	log = tu_server_requests(&srv, "api");
+	log = tu_server_requests(&tu_srv, "api");
 	assert_int_equal(json_array_size(log), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0), "path")),
 			    "/api/snapshots/wire-img");
@@ -574,14 +523,14 @@ static void test_snapshots_snapshot__delete_and_activate_by_name(void **state)
 	json_decref(log);
 
 	/* activating an active snapshot is refused by the server */
-	tu_server_control(&srv, "POST", "/_control/snapshots", "{\"name\":\"on\"}", NULL);
+	tu_server_control(&tu_srv, "POST", "/_control/snapshots", "{\"name\":\"on\"}", NULL);
 	assert_int_equal(dtn_snapshot_activate(c, "on", NULL, &err), DTN_EINVAL);
 
 	/* delete by name, waiting until it is gone */
 	id = s->id;
 	assert_int_equal(dtn_snapshot_delete(c, "wire-img", true, &err), 0);
 	snprintf(path, sizeof(path), "/api/snapshots/%s", id);
-	assert_int_equal(count_requests("api", "DELETE", path), 1);
+	assert_int_equal(tu_daytona_count("api", "DELETE", path), 1);
 	assert_int_equal(dtn_snapshot_get(c, id, &gone, &err), DTN_ENOTFOUND);
 	assert_null(gone);
 	assert_int_equal(dtn_snapshot_delete(c, "wire-img", false, &err), DTN_ENOTFOUND);
@@ -654,5 +603,5 @@ int main(void)
 		cmocka_unit_test(test_snapshots_snapshot__allocation_failures),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_daytona_group_setup, tu_daytona_group_teardown);
 }

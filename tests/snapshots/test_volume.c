@@ -13,50 +13,23 @@
 #include <string.h>
 
 #include "api.h"
-#include "server.h"
+#include "daytona_fixture.h"
 #include "testutil.h"
 #include "transcript.h"
-
-static tu_server srv;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return tu_server_start(&srv);
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	tu_server_stop(&srv);
-	return 0;
-}
 
 /* Volumes go pending_create -> creating -> ready in 60 + 60 ms. */
 static int setup(void **state)
 {
 	(void)state;
-	tu_server_reset(&srv);
-	tu_server_scenario(&srv, "{\"time_scale\": 0.06}");
+	tu_daytona_reset(0.06);
 	return 0;
 }
 
 static dtn_daytona *client_with(dtn_daytona_opts o)
 {
-	dtn_daytona *c = NULL;
-	dtn_error err;
-
-	o.env_dir = "";
-	o.ignore_environment = true;
-	o.api_url = srv.api_url;
-	o.api_key = srv.api_key;
-	o.target = "us";
-	o.backoff_ms = 10;
 	if (!o.poll_interval_ms)
 		o.poll_interval_ms = 20;
-	if (dtn_daytona_new(&c, &o, &err) < 0)
-		fail_msg("dtn_daytona_new: %s", err.message);
-	return c;
+	return tu_daytona_client(o);
 }
 
 static dtn_daytona *client(void)
@@ -67,24 +40,10 @@ static dtn_daytona *client(void)
 /* Seeds a volume directly in `state`; returns its id (static storage). */
 static const char *seed(const char *name, const char *state)
 {
-	static char id[64];
-	char body[256], *resp = NULL;
-	json_t *j;
+	char body[256];
 
 	snprintf(body, sizeof(body), "{\"name\": \"%s\", \"state\": \"%s\"}", name, state);
-	assert_int_equal(tu_server_control(&srv, "POST", "/_control/volumes", body, &resp), 200);
-	j = json_loads(resp, 0, NULL);
-	assert_non_null(j);
-	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")));
-	json_decref(j);
-	free(resp);
-	return id;
-}
-
-static void assert_contains(const char *text, const char *needle)
-{
-	if (!strstr(text, needle))
-		fail_msg("\"%s\" does not contain \"%s\"", text, needle);
+	return tu_daytona_seed("volumes", body);
 }
 
 /* State lines a wait delivered, joined with ','. */
@@ -150,8 +109,8 @@ static void test_snapshots_volume__list_and_get_by_name_and_id(void **state)
 	assert_string_equal(w->state, "error");
 	dtn_volume_free(w);
 	dtn_volume_free(v);
-	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/v1"), 1);
-	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/v2"), 1);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/volumes/by-name/v1"), 1);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/volumes/by-name/v2"), 1);
 	dtn_daytona_free(c);
 }
 
@@ -165,22 +124,22 @@ static void test_snapshots_volume__unknown_is_a_clear_not_found(void **state)
 	(void)state;
 	assert_int_equal(dtn_volume_get(c, "nope", &v, &err), DTN_ENOTFOUND);
 	assert_null(v);
-	assert_contains(err.message, "volume \"nope\" not found");
-	assert_contains(err.message, "Volume with name nope not found");
+	tu_assert_contains(err.message, "volume \"nope\" not found");
+	tu_assert_contains(err.message, "Volume with name nope not found");
 	assert_int_equal(dtn_volume_get_by_id(c, uuid, &v, &err), DTN_ENOTFOUND);
-	assert_contains(err.message, "volume with id \"0f0e0d0c-0b0a-4909-8807-060504030201\"");
+	tu_assert_contains(err.message, "volume with id \"0f0e0d0c-0b0a-4909-8807-060504030201\"");
 	/* a UUID that is neither an id nor a name: both were asked */
 	assert_int_equal(dtn_volume_find(c, uuid, &v, &err), DTN_ENOTFOUND);
-	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/0f0e0d0c"), 1);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/volumes/by-name/0f0e0d0c"), 1);
 	assert_int_equal(dtn_volume_delete(c, "nope", false, &err), DTN_ENOTFOUND);
-	assert_contains(err.message, "volume \"nope\" not found");
-	assert_int_equal(tu_server_count(&srv, "api", "DELETE", NULL), 0);
+	tu_assert_contains(err.message, "volume \"nope\" not found");
+	assert_int_equal(tu_daytona_count("api", "DELETE", NULL), 0);
 	/* names are path segments: escaped, never a path of their own */
 	assert_int_equal(dtn_volume_get(c, "a/b c", &v, &err), DTN_ENOTFOUND);
-	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/a%2Fb%20c"), 1);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/volumes/by-name/a%2Fb%20c"), 1);
 	assert_int_equal(dtn_volume_get(c, "", &v, &err), DTN_EINVAL);
 	assert_int_equal(dtn_volume_create(c, "\xff", NULL, &err), DTN_EINVAL);
-	assert_contains(err.message, "UTF-8");
+	tu_assert_contains(err.message, "UTF-8");
 	dtn_daytona_free(c);
 }
 
@@ -193,7 +152,7 @@ static void test_snapshots_volume__create_then_wait_until_ready(void **state)
 
 	(void)state;
 	/* creating lasts long enough (480 ms) for the 20 ms polls to see it on a busy machine */
-	tu_server_scenario(&srv, "{\"names\": {\"v1\": {\"volume_creating_ms\": 8000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"v1\": {\"volume_creating_ms\": 8000}}}");
 	assert_int_equal(dtn_volume_create(c, "v1", &v, &err), 0);
 	assert_string_equal(v->name, "v1");
 	assert_string_equal(v->state, "pending_create");
@@ -206,13 +165,13 @@ static void test_snapshots_volume__create_then_wait_until_ready(void **state)
 	assert_string_equal(got.states,
 			    "volume v1: pending_create,volume v1: creating,volume v1: ready,");
 	/* the wait polls by name, as the recorded client and Go's WaitForReady do */
-	assert_true(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/v1") >= 2);
+	assert_true(tu_daytona_count("api", "GET", "/api/volumes/by-name/v1") >= 2);
 	dtn_volume_free(ready);
 	/* a volume already ready costs no request */
 	assert_int_equal(dtn_volume_get(c, "v1", &ready, &err), 0);
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_wait(c, ready, NULL, NULL, &err), 0);
-	assert_int_equal(tu_server_count(&srv, "api", NULL, NULL), 0);
+	assert_int_equal(tu_daytona_count("api", NULL, NULL), 0);
 	dtn_volume_free(ready);
 	dtn_volume_free(v);
 	dtn_daytona_free(c);
@@ -239,15 +198,15 @@ static void test_snapshots_volume__error_state_fails_with_reason(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"bad\": {\"volume_outcome\": \"error\", "
-				 "\"error_reason\": \"storage quota exceeded\"}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"bad\": {\"volume_outcome\": \"error\", "
+				    "\"error_reason\": \"storage quota exceeded\"}}}");
 	assert_int_equal(dtn_volume_ensure(c, "bad", &(dtn_volume_wait_opts){.log = on_log,
 									     .payload = &got},
 					   &v, &err),
 			 DTN_EBUILD);
 	assert_null(v);
 	assert_string_equal(err.message, "volume \"bad\" failed: storage quota exceeded");
-	assert_contains(got.states, "volume bad: error,");
+	tu_assert_contains(got.states, "volume bad: error,");
 	dtn_daytona_free(c);
 }
 
@@ -263,20 +222,20 @@ static void test_snapshots_volume__ensure_creates_once_and_never_an_id(void **st
 	assert_int_equal(dtn_volume_ensure(c, "data", NULL, &again, &err), 0);
 	assert_string_equal(again->id, v->id);
 	dtn_volume_free(again);
-	assert_int_equal(tu_server_count(&srv, "api", "POST", "/api/volumes"), 1);
+	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 1);
 	/* by id: one request, no lookup by name */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_ensure(c, v->id, NULL, &again, &err), 0);
 	assert_string_equal(again->name, "data");
-	assert_int_equal(tu_server_count(&srv, "api", NULL, NULL), 1);
+	assert_int_equal(tu_daytona_count("api", NULL, NULL), 1);
 	dtn_volume_free(again);
 	/* an unknown id is not a name to create */
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_ensure(c, "11111111-2222-4333-8444-555555555555", NULL, &again,
 					   &err),
 			 DTN_ENOTFOUND);
-	assert_contains(err.message, "11111111-2222-4333-8444-555555555555");
-	assert_int_equal(tu_server_count(&srv, "api", "POST", NULL), 0);
+	tu_assert_contains(err.message, "11111111-2222-4333-8444-555555555555");
+	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
 	dtn_volume_free(v);
 	dtn_daytona_free(c);
 }
@@ -293,14 +252,14 @@ static void test_snapshots_volume__delete_by_name_and_id_and_wait(void **state)
 	assert_int_equal(dtn_volume_delete(c, "old", true, &err), 0);
 	assert_int_equal(dtn_volume_get(c, "old", &v, &err), DTN_ENOTFOUND);
 	/* a name is looked up, an id deleted directly (as the SDKs do) */
-	assert_int_equal(tu_server_count(&srv, "api", "GET", "/api/volumes/by-name/old"), 2);
+	assert_int_equal(tu_daytona_count("api", "GET", "/api/volumes/by-name/old"), 2);
 	/* old2 stays pending_delete long enough to be seen so, however slow the machine */
-	tu_server_scenario(&srv, "{\"names\": {\"old2\": {\"volume_deleting_ms\": 600000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"old2\": {\"volume_deleting_ms\": 600000}}}");
 	snprintf(id, sizeof(id), "%s", seed("old2", "error"));
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_delete(c, id, false, &err), 0);
-	assert_int_equal(tu_server_count(&srv, "api", NULL, NULL), 1);
-	assert_int_equal(tu_server_count(&srv, "api", "DELETE", "/api/volumes/"), 1);
+	assert_int_equal(tu_daytona_count("api", NULL, NULL), 1);
+	assert_int_equal(tu_daytona_count("api", "DELETE", "/api/volumes/"), 1);
 	assert_int_equal(dtn_volume_get(c, "old2", &v, &err), 0);
 	assert_string_equal(v->state, "pending_delete");
 	dtn_volume_free(v);
@@ -315,9 +274,9 @@ static void test_snapshots_volume__delete_refused_while_creating(void **state)
 	(void)state;
 	seed("young", "creating");
 	assert_int_equal(dtn_volume_delete(c, "young", false, &err), DTN_EBUSY);
-	assert_contains(err.message, "cannot delete volume \"young\" now");
-	assert_contains(err.message, "only a ready volume or one in error can be deleted");
-	assert_contains(err.message, "400 Bad Request");
+	tu_assert_contains(err.message, "cannot delete volume \"young\" now");
+	tu_assert_contains(err.message, "only a ready volume or one in error can be deleted");
+	tu_assert_contains(err.message, "400 Bad Request");
 	dtn_daytona_free(c);
 }
 
@@ -329,7 +288,7 @@ static void test_snapshots_volume__delete_refused_while_in_use(void **state)
 	dtn_error err;
 
 	(void)state;
-	assert_int_equal(tu_server_control(&srv, "POST", "/_control/snapshots",
+	assert_int_equal(tu_server_control(&tu_srv, "POST", "/_control/snapshots",
 					   "{\"name\": \"s\", \"state\": \"active\"}", NULL),
 			 200);
 	seed("shared", "ready");
@@ -340,8 +299,8 @@ static void test_snapshots_volume__delete_refused_while_in_use(void **state)
 					NULL, &s, &err),
 			 0);
 	assert_int_equal(dtn_volume_delete(c, "shared", false, &err), DTN_EBUSY);
-	assert_contains(err.message, "cannot delete volume \"shared\": a sandbox uses it");
-	assert_contains(err.message, "409 Conflict");
+	tu_assert_contains(err.message, "cannot delete volume \"shared\": a sandbox uses it");
+	tu_assert_contains(err.message, "409 Conflict");
 	assert_int_equal(dtn_volume_get(c, "shared", &v, &err), 0);
 	assert_string_equal(v->state, "ready");
 	dtn_volume_free(v);
@@ -359,7 +318,7 @@ static void test_snapshots_volume__deadline_names_the_state(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 600000}}}");
+	tu_server_scenario(&tu_srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 600000}}}");
 	assert_int_equal(dtn_volume_ensure(c, "slow", NULL, &v, &err), DTN_ETIMEOUT);
 	assert_null(v);
 	assert_string_equal(err.message, "volume \"slow\" was not ready when the time limit of 1 s "
@@ -375,7 +334,7 @@ static void test_snapshots_volume__cancel_and_callback_stop(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_scenario(&srv, "{\"volume_pending_ms\": 600000}");
+	tu_server_scenario(&tu_srv, "{\"volume_pending_ms\": 600000}");
 	assert_int_equal(dtn_volume_ensure(c, "a", &(dtn_volume_wait_opts){.log = on_log,
 									   .payload = &got},
 					   NULL, &err),
@@ -399,15 +358,16 @@ static void test_snapshots_volume__malformed_answers(void **state)
 	dtn_error err;
 
 	(void)state;
-	tu_server_fault(&srv, "{\"server\": \"api\", \"path\": \"^/api/volumes$\", \"status\": 200,"
-			      " \"body\": \"{\\\"items\\\": []}\", \"content_type\": "
-			      "\"application/json\"}");
+	tu_server_fault(&tu_srv,
+			"{\"server\": \"api\", \"path\": \"^/api/volumes$\", \"status\": 200,"
+			" \"body\": \"{\\\"items\\\": []}\", \"content_type\": "
+			"\"application/json\"}");
 	assert_int_equal(dtn_volume_list(c, &list, &err), DTN_EPROTOCOL);
 	assert_null(list);
-	assert_contains(err.message, "not a JSON array");
-	tu_server_fault(&srv, "{\"server\": \"api\", \"path\": \"by-name/x$\", \"status\": 200,"
-			      " \"body\": \"{\\\"id\\\": \\\"1\\\", \\\"name\\\": \\\"x\\\"}\", "
-			      "\"content_type\": \"application/json\"}");
+	tu_assert_contains(err.message, "not a JSON array");
+	tu_server_fault(&tu_srv, "{\"server\": \"api\", \"path\": \"by-name/x$\", \"status\": 200,"
+				 " \"body\": \"{\\\"id\\\": \\\"1\\\", \\\"name\\\": \\\"x\\\"}\", "
+				 "\"content_type\": \"application/json\"}");
 	assert_int_equal(dtn_volume_get(c, "x", &v, &err), DTN_EPROTOCOL);
 	assert_null(v);
 	assert_string_equal(err.message, "the server described a volume without a state");
@@ -468,26 +428,26 @@ static void test_snapshots_volume__transcript_replayed(void **state)
 	assert_string_equal(want, "GET /api/volumes/by-name/v1 \n"
 				  "POST /api/volumes {\"name\":\"v1\"}\n"
 				  "GET /api/volumes/by-name/v1 \n");
-	got = tu_server_calls(&srv, "api");
+	got = tu_server_calls(&tu_srv, "api");
 	assert_string_equal(got, want);
 	free(want);
 	free(got);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_list(c, &list, &err), 0);
 	assert_int_equal(list->count, 1);
 	dtn_volumes_free(list);
 	want = tu_transcript_calls("volume-list", "api");
-	got = tu_server_calls(&srv, "api");
+	got = tu_server_calls(&tu_srv, "api");
 	assert_string_equal(got, want);
 	free(want);
 	free(got);
 
-	tu_server_control(&srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
 	assert_int_equal(dtn_volume_delete(c, v->id, false, &err), 0);
 	want = tu_transcript_calls("volume-delete", "api");
 	fixed = tu_replace(want, recorded_id, v->id);
-	got = tu_server_calls(&srv, "api");
+	got = tu_server_calls(&tu_srv, "api");
 	assert_string_equal(got, fixed);
 	free(want);
 	free(fixed);
@@ -516,5 +476,5 @@ int main(void)
 		cmocka_unit_test_setup(test_snapshots_volume__transcript_replayed, setup),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, tu_daytona_group_setup, tu_daytona_group_teardown);
 }
