@@ -2108,6 +2108,13 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
+    def handle_error(self, request, client_address):
+        # A client that hangs up on purpose (a cancelled upload, a cut log stream) while its
+        # answer is read or written is no error of the server's; anything else is printed.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
 
 def main():
     ap = argparse.ArgumentParser(description="Daytona-compatible test server")
