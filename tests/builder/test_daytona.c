@@ -111,40 +111,69 @@ static dtn_spec *spec(const char *steps)
 static const char x_steps[] = "    - pip_install: [requests]\n"
 			      "    - add_local_file: [x.txt, /home/daytona/x.txt]\n";
 
-static int build(dtn_daytona *c, dtn_builder *b, const dtn_spec *sp, dtn_build_opts o,
-		 dtn_build_result **res, dtn_error *err)
+/* A client, a builder and a spec, with what their builds delivered. */
+typedef struct rig {
+	seen s;
+	dtn_daytona *c;
+	dtn_builder *b;
+	dtn_spec *sp;
+	dtn_build_result *res; /* the last build's */
+	dtn_error err;
+	char logs[160];     /* replays: "/snapshots/<id>/", where the logs were read */
+	char rec_logs[160]; /* and where the recording read them */
+} rig;
+
+static void rig_start(rig *r, bool for_daytona, const char *steps)
 {
+	memset(r, 0, sizeof(*r));
+	r->c = client(&r->s);
+	r->b = builder(for_daytona, &r->s);
+	r->sp = spec(steps);
+}
+
+/* Builds sp with o, logs and warnings going to the rig; the previous result is freed. */
+static int rig_build_spec(rig *r, const dtn_spec *sp, dtn_build_opts o)
+{
+	dtn_build_result_free(r->res);
+	r->res = NULL;
 	o.log = on_log;
-	if (!o.payload)
-		fail_msg("no payload");
-	return dtn_build_daytona(c, b, dtn_spec_image(sp), &o, res, err);
+	o.payload = &r->s;
+	return dtn_build_daytona(r->c, r->b, dtn_spec_image(sp), &o, &r->res, &r->err);
+}
+
+static int rig_build(rig *r, dtn_build_opts o)
+{
+	return rig_build_spec(r, r->sp, o);
+}
+
+static void rig_end(rig *r)
+{
+	dtn_build_result_free(r->res);
+	dtn_spec_free(r->sp);
+	dtn_builder_free(r->b);
+	dtn_daytona_free(r->c);
 }
 
 static void test_builder_daytona__upload_once_then_skip(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec(x_steps);
-	dtn_build_result *res = NULL;
-	dtn_error err;
+	rig r;
 	char key[512];
 	unsigned char *obj;
 	size_t len;
 
 	(void)state;
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "up", .payload = &s}, &res, &err),
-			 0);
-	assert_string_equal(res->snapshot->state, "active");
-	assert_int_equal(res->ncontexts, 1);
-	assert_true(res->contexts[0].uploaded);
-	assert_false(res->contexts[0].present);
-	assert_string_equal(res->contexts[0].archive_path, "x.txt");
-	assert_string_equal(res->snapshot->context_hashes[0], res->contexts[0].hash);
-	assert_false(res->reused);
-	assert_null(res->failed_lines[0]);
+	rig_start(&r, true, x_steps);
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "up"}), 0);
+	assert_string_equal(r.res->snapshot->state, "active");
+	assert_int_equal(r.res->ncontexts, 1);
+	assert_true(r.res->contexts[0].uploaded);
+	assert_false(r.res->contexts[0].present);
+	assert_string_equal(r.res->contexts[0].archive_path, "x.txt");
+	assert_string_equal(r.res->snapshot->context_hashes[0], r.res->contexts[0].hash);
+	assert_false(r.res->reused);
+	assert_null(r.res->failed_lines[0]);
 	/* stored under <org>/<hash>/context.tar: a tar holding x.txt */
-	snprintf(key, sizeof(key), "%s/%s/context.tar", tu_srv.org_id, res->contexts[0].hash);
+	snprintf(key, sizeof(key), "%s/%s/context.tar", tu_srv.org_id, r.res->contexts[0].hash);
 	obj = tu_server_object(&tu_srv, key, &len);
 	assert_non_null(obj);
 	assert_int_equal(len % 512, 0);
@@ -152,238 +181,155 @@ static void test_builder_daytona__upload_once_then_skip(void **state)
 	assert_non_null(memmem(obj, len, "hello from the build context", 28));
 	free(obj);
 	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 1);
-	dtn_build_result_free(res);
 
 	/* a second snapshot of the same file: listed, found, not sent again */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "up-2", .payload = &s}, &res,
-			       &err),
-			 0);
-	assert_true(res->contexts[0].present);
-	assert_false(res->contexts[0].uploaded);
+	tu_daytona_forget_requests();
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "up-2"}), 0);
+	assert_true(r.res->contexts[0].present);
+	assert_false(r.res->contexts[0].uploaded);
 	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 0);
 	assert_int_equal(tu_daytona_count("s3", "GET", NULL), 1);
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 static void test_builder_daytona__same_context_twice_and_no_context(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec("    - add_local_dir: [app, /home/daytona/app]\n"
-			    "    - add_local_dir: [app, /home/daytona/app]\n");
+	rig r;
 	dtn_spec *none = spec("    - pip_install: [numpy]\n");
-	dtn_build_result *res = NULL;
-	dtn_error err;
 
 	(void)state;
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "twice", .payload = &s}, &res,
-			       &err),
-			 0);
-	assert_int_equal(res->ncontexts, 2);
+	rig_start(&r, true,
+		  "    - add_local_dir: [app, /home/daytona/app]\n"
+		  "    - add_local_dir: [app, /home/daytona/app]\n");
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "twice"}), 0);
+	assert_int_equal(r.res->ncontexts, 2);
 	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 1);
 	assert_int_equal(tu_daytona_count("s3", "GET", NULL), 1);
-	dtn_build_result_free(res);
 
 	/* no context: no push-access, no object storage at all */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
-	assert_int_equal(build(c, b, none, (dtn_build_opts){.name = "bare", .payload = &s}, &res,
-			       &err),
-			 0);
+	tu_daytona_forget_requests();
+	assert_int_equal(rig_build_spec(&r, none, (dtn_build_opts){.name = "bare"}), 0);
 	assert_int_equal(tu_daytona_count("s3", NULL, NULL), 0);
-	assert_null(strstr(res->request, "push-access"));
-	assert_non_null(strstr(res->request, "\"contextHashes\":[]"));
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
+	assert_null(strstr(r.res->request, "push-access"));
+	assert_non_null(strstr(r.res->request, "\"contextHashes\":[]"));
 	dtn_spec_free(none);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 static void test_builder_daytona__dry_run_sends_nothing(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec(x_steps);
-	dtn_build_result *res = NULL;
-	dtn_error err;
+	rig r;
 	char want[256];
 
 	(void)state;
-	assert_int_equal(build(c, b, sp,
-			       (dtn_build_opts){.name = "dry", .cpu = 2, .dry_run = true,
-						.payload = &s},
-			       &res, &err),
+	rig_start(&r, true, x_steps);
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "dry", .cpu = 2, .dry_run = true}),
 			 0);
-	assert_null(res->snapshot);
-	snprintf(want, sizeof(want), "\"contextHashes\":[\"%s\"]", res->contexts[0].hash);
-	assert_non_null(strstr(res->request, want));
-	assert_non_null(strstr(res->request, "\"cpu\":2,\"regionId\":\"us\"}"));
-	assert_string_equal(res->dockerfile, dtn_image_dockerfile(dtn_spec_image(sp)));
+	assert_null(r.res->snapshot);
+	snprintf(want, sizeof(want), "\"contextHashes\":[\"%s\"]", r.res->contexts[0].hash);
+	assert_non_null(strstr(r.res->request, want));
+	assert_non_null(strstr(r.res->request, "\"cpu\":2,\"regionId\":\"us\"}"));
+	assert_string_equal(r.res->dockerfile, dtn_image_dockerfile(dtn_spec_image(r.sp)));
 	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 static void test_builder_daytona__name_taken_reuse_replace(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec(x_steps), *changed = spec("    - pip_install: [flask]\n");
-	dtn_build_result *res = NULL;
-	dtn_error err;
+	rig r;
+	dtn_spec *changed = spec("    - pip_install: [flask]\n");
 	char *first_id;
 
 	(void)state;
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "same", .payload = &s}, &res,
-			       &err),
-			 0);
-	first_id = strdup(res->snapshot->id);
-	dtn_build_result_free(res);
+	rig_start(&r, true, x_steps);
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "same"}), 0);
+	first_id = strdup(r.res->snapshot->id);
 
 	/* taken, without a flag: a clear error, nothing created */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "same", .payload = &s}, &res,
-			       &err),
-			 DTN_EEXISTS);
-	assert_null(res);
-	assert_non_null(strstr(err.message, "\"same\" already exists"));
+	tu_daytona_forget_requests();
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "same"}), DTN_EEXISTS);
+	assert_null(r.res);
+	assert_non_null(strstr(r.err.message, "\"same\" already exists"));
 	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
 
 	/* unchanged: reused, nothing sent */
-	assert_int_equal(build(c, b, sp,
-			       (dtn_build_opts){.name = "same", .if_changed = true, .payload = &s},
-			       &res, &err),
-			 0);
-	assert_true(res->reused);
-	assert_string_equal(res->snapshot->id, first_id);
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "same", .if_changed = true}), 0);
+	assert_true(r.res->reused);
+	assert_string_equal(r.res->snapshot->id, first_id);
 	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
 	assert_int_equal(tu_daytona_count("s3", NULL, NULL), 0);
-	dtn_build_result_free(res);
 
 	/* changed with if_changed: replaced */
-	assert_int_equal(build(c, b, changed,
-			       (dtn_build_opts){.name = "same", .if_changed = true, .payload = &s},
-			       &res, &err),
-			 0);
-	assert_false(res->reused);
-	assert_true(res->replaced);
-	assert_string_not_equal(res->snapshot->id, first_id);
+	assert_int_equal(
+	    rig_build_spec(&r, changed, (dtn_build_opts){.name = "same", .if_changed = true}), 0);
+	assert_false(r.res->reused);
+	assert_true(r.res->replaced);
+	assert_string_not_equal(r.res->snapshot->id, first_id);
 	assert_int_equal(tu_daytona_count("api", "DELETE", NULL), 1);
-	dtn_build_result_free(res);
 
 	/* replace: deleted (and waited for) then built again */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
-	assert_int_equal(build(c, b, changed,
-			       (dtn_build_opts){.name = "same", .replace = true, .payload = &s},
-			       &res, &err),
-			 0);
-	assert_true(res->replaced);
+	tu_daytona_forget_requests();
+	assert_int_equal(
+	    rig_build_spec(&r, changed, (dtn_build_opts){.name = "same", .replace = true}), 0);
+	assert_true(r.res->replaced);
 	assert_int_equal(tu_daytona_count("api", "DELETE", NULL), 1);
 	assert_int_equal(tu_daytona_count("api", "POST", NULL), 1);
-	dtn_build_result_free(res);
 
-	assert_int_equal(build(c, b, sp,
-			       (dtn_build_opts){.name = "same", .replace = true, .if_changed = true,
-						.payload = &s},
-			       &res, &err),
-			 DTN_EINVAL);
+	assert_int_equal(
+	    rig_build(&r, (dtn_build_opts){.name = "same", .replace = true, .if_changed = true}),
+	    DTN_EINVAL);
 	free(first_id);
-	dtn_spec_free(sp);
 	dtn_spec_free(changed);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 static void test_builder_daytona__failed_build_keeps_its_last_lines(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec("    - pip_install: [definitely-not-a-package]\n");
-	dtn_build_result *res = NULL;
-	dtn_error err;
+	rig r;
 
 	(void)state;
+	rig_start(&r, true, "    - pip_install: [definitely-not-a-package]\n");
 	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\"}");
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "fails", .payload = &s}, &res,
-			       &err),
-			 DTN_EBUILD);
-	assert_non_null(res);
-	assert_non_null(strstr(err.message, "build_failed"));
-	assert_string_equal(res->snapshot->state, "build_failed");
-	assert_non_null(res->failed_lines[0]);
-	assert_non_null(strstr(res->failed_lines[1], "No matching distribution"));
-	assert_null(res->failed_lines[3]);
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "fails"}), DTN_EBUILD);
+	assert_non_null(r.res);
+	assert_non_null(strstr(r.err.message, "build_failed"));
+	assert_string_equal(r.res->snapshot->state, "build_failed");
+	assert_non_null(r.res->failed_lines[0]);
+	assert_non_null(strstr(r.res->failed_lines[1], "No matching distribution"));
+	assert_null(r.res->failed_lines[3]);
+	rig_end(&r);
 }
 
 static void test_builder_daytona__links_warned_once_per_context(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(false, &s);
-	dtn_spec *sp;
-	dtn_build_result *res = NULL;
-	dtn_error err;
+	rig r;
 	char link[4200];
 
 	(void)state;
 	tu_write(dir, "linked/file", "x");
 	snprintf(link, sizeof(link), "%s/linked/to-file", dir);
 	assert_int_equal(symlink("file", link), 0);
-	sp = spec("    - add_local_dir: [linked, /l]\n");
-	assert_int_equal(build(c, b, sp,
-			       (dtn_build_opts){.name = "links", .dry_run = true, .payload = &s},
-			       &res, &err),
-			 0);
-	assert_int_equal(res->contexts[0].links, 1);
-	assert_int_equal(s.warnings, 1);
-	assert_non_null(strstr(s.warning, "empty files"));
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_start(&r, false, "    - add_local_dir: [linked, /l]\n");
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "links", .dry_run = true}), 0);
+	assert_int_equal(r.res->contexts[0].links, 1);
+	assert_int_equal(r.s.warnings, 1);
+	assert_non_null(strstr(r.s.warning, "empty files"));
+	rig_end(&r);
 }
 
 static void test_builder_daytona__interrupted(void **state)
 {
 	volatile int cancel = 1;
-	seen s = {0};
-	dtn_daytona *c = NULL;
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec(x_steps);
-	dtn_build_result *res = NULL;
-	dtn_error err;
+	rig r;
 
 	(void)state;
-	assert_int_equal(dtn_daytona_new(&c,
-					 &(dtn_daytona_opts){.env_dir = "",
-							     .ignore_environment = true,
-							     .api_url = tu_srv.api_url,
-							     .api_key = tu_srv.api_key,
-							     .cancel = &cancel},
-					 &err),
-			 0);
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "int", .payload = &s}, &res,
-			       &err),
-			 DTN_EINTR);
-	assert_null(res);
+	rig_start(&r, true, x_steps);
+	dtn_daytona_free(r.c);
+	r.c = tu_daytona_client((dtn_daytona_opts){.cancel = &cancel});
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "int"}), DTN_EINTR);
+	assert_null(r.res);
 	assert_int_equal(tu_daytona_count("api", "POST", NULL), 0);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 /* ---- the recorded session, replayed ---- */
@@ -431,6 +377,52 @@ static void check_calls(const char *scenario, const char *server, const char *co
 	free(got);
 }
 
+/* The server plays the recorded session's snapshots (their ids, logs and timings, 10 times
+ * faster). */
+static void preset_transcript(void)
+{
+	assert_int_equal(tu_server_control(&tu_srv, "POST", "/_control/preset/transcript",
+					   "{\"time_scale\": 0.1}", NULL),
+			 200);
+}
+
+/* The hash of x.txt's context in the recorded session (the SDK's MD5). */
+#define RECORDED_HASH "28ab129647e99fe2c643172bb33bd4e4"
+
+/*
+ * Builds as o.name, expecting rc, and compares the API calls with those of the recording
+ * `scenario`: dtn polls the new snapshot by id where the SDK polls by name (and first asks
+ * whether the name is taken, which is left out), reads the build logs of the new snapshot
+ * where the recording read those of `recorded_id` (NULL: no logs were read), and hashes
+ * contexts with SHA-256.
+ */
+static void replay_build(rig *r, const char *scenario, dtn_build_opts o, int rc,
+			 const char *recorded_id)
+{
+	char by_name[160], poll[160], taken[160];
+	const char *pairs[7];
+	size_t n = 0;
+
+	assert_int_equal(rig_build(r, o), rc);
+	snprintf(by_name, sizeof(by_name), "GET /api/snapshots/%s \n", o.name);
+	snprintf(taken, sizeof(taken), "GET /api/snapshots/%s ", o.name);
+	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", r->res->snapshot->id);
+	snprintf(r->logs, sizeof(r->logs), "/snapshots/%s/", r->res->snapshot->id);
+	pairs[n++] = by_name;
+	pairs[n++] = poll;
+	if (recorded_id) {
+		snprintf(r->rec_logs, sizeof(r->rec_logs), "/snapshots/%s/", recorded_id);
+		pairs[n++] = r->rec_logs;
+		pairs[n++] = r->logs;
+	}
+	if (r->res->ncontexts) {
+		pairs[n++] = RECORDED_HASH;
+		pairs[n++] = r->res->contexts[0].hash;
+	}
+	pairs[n] = NULL;
+	check_calls(scenario, "api", pairs, taken);
+}
+
 /*
  * snapshot.create({name:'wire-snap', image: debianSlim('3.12').pipInstall(['requests'])
  * .addLocalFile('x.txt', '/home/daytona/x.txt')}, {onLogs}). dtn asks whether the name exists
@@ -438,115 +430,60 @@ static void check_calls(const char *scenario, const char *server, const char *co
  */
 static void test_builder_daytona__transcript_create_declarative(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec(x_steps);
-	dtn_build_result *res = NULL;
-	dtn_error err;
-	char poll[128], logs[160];
+	rig r;
 
 	(void)state;
-	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
-			  NULL);
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "wire-snap", .payload = &s},
-			       &res, &err),
-			 0);
-	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
-	snprintf(logs, sizeof(logs), "/snapshots/%s/", res->snapshot->id);
-	check_calls("snapshot-create-declarative", "api",
-		    (const char *const[]){"GET /api/snapshots/wire-snap \n", poll,
-					  "/snapshots/f63708ba-fd7e-4311-8d86-64b4cc2d59cc/", logs,
-					  "28ab129647e99fe2c643172bb33bd4e4", res->contexts[0].hash,
-					  NULL},
-		    "GET /api/snapshots/wire-snap ");
+	rig_start(&r, true, x_steps);
+	preset_transcript();
+	replay_build(&r, "snapshot-create-declarative", (dtn_build_opts){.name = "wire-snap"}, 0,
+		     "f63708ba-fd7e-4311-8d86-64b4cc2d59cc");
 	check_calls("snapshot-create-declarative", "proxy",
-		    (const char *const[]){"/snapshots/f63708ba-fd7e-4311-8d86-64b4cc2d59cc/", logs,
-					  NULL},
-		    NULL);
-	assert_string_equal(s.states_text, "pending,building,active,");
-	assert_int_equal(s.lines, 9);
+		    (const char *const[]){r.rec_logs, r.logs, NULL}, NULL);
+	assert_string_equal(r.s.states_text, "pending,building,active,");
+	assert_int_equal(r.s.lines, 9);
 	/* S3: one listing, one PutObject */
 	assert_int_equal(tu_daytona_count("s3", "GET", NULL), 1);
 	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 1);
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 /* The same image with resources, entrypoint and region eu: the object is found, no PUT, and
  * pending goes straight to active (no log stream). */
 static void test_builder_daytona__transcript_dedupe_resources(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec("    - pip_install: [requests]\n"
-			    "    - add_local_file: [x.txt, /home/daytona/x.txt]\n"
-			    "    - entrypoint: [sleep, infinity]\n");
-	dtn_build_result *res = NULL;
-	dtn_error err;
-	char poll[128];
+	rig r;
 
 	(void)state;
-	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
-			  NULL);
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "first", .payload = &s}, &res,
-			       &err),
-			 0);
-	dtn_build_result_free(res);
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
-	assert_int_equal(build(c, b, sp,
-			       (dtn_build_opts){.name = "wire-snap-res", .cpu = 2, .memory = 4,
-						.disk = 8, .region = "eu", .payload = &s},
-			       &res, &err),
-			 0);
-	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
-	check_calls("snapshot-create-dedupe-resources", "api",
-		    (const char *const[]){"GET /api/snapshots/wire-snap-res \n", poll,
-					  "28ab129647e99fe2c643172bb33bd4e4", res->contexts[0].hash,
-					  NULL},
-		    "GET /api/snapshots/wire-snap-res ");
+	rig_start(&r, true,
+		  "    - pip_install: [requests]\n"
+		  "    - add_local_file: [x.txt, /home/daytona/x.txt]\n"
+		  "    - entrypoint: [sleep, infinity]\n");
+	preset_transcript();
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "first"}), 0);
+	tu_daytona_forget_requests();
+	replay_build(&r, "snapshot-create-dedupe-resources",
+		     (dtn_build_opts){
+			 .name = "wire-snap-res", .cpu = 2, .memory = 4, .disk = 8, .region = "eu"},
+		     0, NULL);
 	assert_int_equal(tu_daytona_count("s3", "PUT", NULL), 0);
 	assert_int_equal(tu_daytona_count("proxy", NULL, NULL), 0);
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 /* pipInstall(['definitely-not-a-package']): no context, so no object storage; the stream that
  * never ends is cut once the state says build_failed. */
 static void test_builder_daytona__transcript_build_failed(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec("    - pip_install: [definitely-not-a-package]\n");
-	dtn_build_result *res = NULL;
-	dtn_error err;
-	char poll[128], logs[160];
+	rig r;
 
 	(void)state;
-	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
-			  NULL);
-	assert_int_equal(build(c, b, sp, (dtn_build_opts){.name = "wire-snap-fail", .payload = &s},
-			       &res, &err),
-			 DTN_EBUILD);
-	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
-	snprintf(logs, sizeof(logs), "/snapshots/%s/", res->snapshot->id);
-	check_calls("snapshot-create-build-failed", "api",
-		    (const char *const[]){"GET /api/snapshots/wire-snap-fail \n", poll,
-					  "/snapshots/8bc5a010-068d-43b2-8f68-fd23649fe1ef/", logs,
-					  NULL},
-		    "GET /api/snapshots/wire-snap-fail ");
-	assert_non_null(strstr(err.message, "Failed to build snapshot"));
+	rig_start(&r, true, "    - pip_install: [definitely-not-a-package]\n");
+	preset_transcript();
+	replay_build(&r, "snapshot-create-build-failed", (dtn_build_opts){.name = "wire-snap-fail"},
+		     DTN_EBUILD, "8bc5a010-068d-43b2-8f68-fd23649fe1ef");
+	assert_non_null(strstr(r.err.message, "Failed to build snapshot"));
 	assert_int_equal(tu_daytona_count("s3", NULL, NULL), 0);
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	rig_end(&r);
 }
 
 /* The snapshot calls without contexts: from an image name; list; get; activate and delete by
@@ -561,9 +498,8 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 	char poll[128], act[160], del[128];
 
 	(void)state;
-	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
-			  NULL);
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	preset_transcript();
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_snapshot_create(c,
 					     &(dtn_snapshot_params){.name = "wire-img",
 								    .image_name = "python:3.12-slim",
@@ -577,13 +513,13 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 		    (const char *const[]){"GET /api/snapshots/wire-img \n", poll, NULL}, NULL);
 	dtn_snapshot_free(done);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_snapshot_list(c, &(dtn_snapshot_list_opts){.page = 1}, &page, &err),
 			 0);
 	dtn_snapshot_page_free(page);
 	check_calls("snapshot-list", "api", NULL, NULL);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	tu_server_control(&tu_srv, "POST", "/_control/snapshots/wire-img/state",
 			  "{\"state\": \"inactive\"}", NULL);
 	assert_int_equal(dtn_snapshot_activate(c, "wire-img", NULL, &err), 0);
@@ -594,12 +530,12 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 					  act, NULL},
 		    NULL);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	tu_server_control(&tu_srv, "POST", "/_control/snapshots", "{\"name\": \"wire-snap-big\"}",
 			  NULL);
 	dtn_snapshot_free(snap);
 	assert_int_equal(dtn_snapshot_get(c, "wire-snap-big", &snap, &err), 0);
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_snapshot_delete(c, "wire-snap-big", false, &err), 0);
 	snprintf(del, sizeof(del), "/api/snapshots/%s", snap->id);
 	check_calls("snapshot-delete", "api",
@@ -608,13 +544,13 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 		    NULL);
 	dtn_snapshot_free(snap);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_snapshot_get(c, "flaky-snap", &snap, &err), 0);
 	check_calls("snapshot-get-connreset", "api", NULL, NULL);
 	assert_int_equal(tu_daytona_count("api", "GET", NULL), 2);
 	dtn_snapshot_free(snap);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_snapshot_get(c, "missing:snap", &snap, &err), DTN_ENOTFOUND);
 	check_calls("snapshot-get-404", "api", NULL, NULL);
 	dtn_daytona_free(c);
@@ -622,35 +558,17 @@ static void test_builder_daytona__transcript_snapshot_calls(void **state)
 
 static void test_builder_daytona__transcript_logs_404(void **state)
 {
-	seen s = {0};
-	dtn_daytona *c = client(&s);
-	dtn_builder *b = builder(true, &s);
-	dtn_spec *sp = spec("    - pip_install: [numpy]\n");
-	dtn_build_result *res = NULL;
-	dtn_error err;
-	char poll[128], logs[160];
+	rig r;
 
 	(void)state;
-	tu_server_control(&tu_srv, "POST", "/_control/preset/transcript", "{\"time_scale\": 0.1}",
-			  NULL);
-	assert_int_equal(build(c, b, sp,
-			       (dtn_build_opts){.name = "wire-snap-logs-404", .payload = &s}, &res,
-			       &err),
-			 0);
-	snprintf(poll, sizeof(poll), "GET /api/snapshots/%s \n", res->snapshot->id);
-	snprintf(logs, sizeof(logs), "/snapshots/%s/", res->snapshot->id);
-	check_calls("snapshot-create-logs-404", "api",
-		    (const char *const[]){"GET /api/snapshots/wire-snap-logs-404 \n", poll,
-					  "/snapshots/57effba1-a991-40ab-8c63-e634893a14e5/", logs,
-					  NULL},
-		    "GET /api/snapshots/wire-snap-logs-404 ");
+	rig_start(&r, true, "    - pip_install: [numpy]\n");
+	preset_transcript();
+	replay_build(&r, "snapshot-create-logs-404", (dtn_build_opts){.name = "wire-snap-logs-404"},
+		     0, "57effba1-a991-40ab-8c63-e634893a14e5");
 	/* the 404 body is not a log line: a warning says the log could not be read */
-	assert_int_equal(s.lines, 0);
-	assert_non_null(strstr(s.warning, "build logs not found"));
-	dtn_build_result_free(res);
-	dtn_spec_free(sp);
-	dtn_builder_free(b);
-	dtn_daytona_free(c);
+	assert_int_equal(r.s.lines, 0);
+	assert_non_null(strstr(r.s.warning, "build logs not found"));
+	rig_end(&r);
 }
 
 int main(void)

@@ -470,7 +470,7 @@ static void test_snapshots_snapshot__get_and_list_pages(void **state)
 	assert_non_null(strstr(err.message, "snapshot \"missing:snap\" not found"));
 
 	/* every page */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_snapshot_list(c, &(dtn_snapshot_list_opts){.limit = 10}, &page, &err),
 			 0);
 	assert_int_equal(page->count, 23);

@@ -169,7 +169,7 @@ static void test_snapshots_volume__create_then_wait_until_ready(void **state)
 	dtn_volume_free(ready);
 	/* a volume already ready costs no request */
 	assert_int_equal(dtn_volume_get(c, "v1", &ready, &err), 0);
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_volume_wait(c, ready, NULL, NULL, &err), 0);
 	assert_int_equal(tu_daytona_count("api", NULL, NULL), 0);
 	dtn_volume_free(ready);
@@ -224,13 +224,13 @@ static void test_snapshots_volume__ensure_creates_once_and_never_an_id(void **st
 	dtn_volume_free(again);
 	assert_int_equal(tu_daytona_count("api", "POST", "/api/volumes"), 1);
 	/* by id: one request, no lookup by name */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_volume_ensure(c, v->id, NULL, &again, &err), 0);
 	assert_string_equal(again->name, "data");
 	assert_int_equal(tu_daytona_count("api", NULL, NULL), 1);
 	dtn_volume_free(again);
 	/* an unknown id is not a name to create */
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_volume_ensure(c, "11111111-2222-4333-8444-555555555555", NULL, &again,
 					   &err),
 			 DTN_ENOTFOUND);
@@ -256,7 +256,7 @@ static void test_snapshots_volume__delete_by_name_and_id_and_wait(void **state)
 	/* old2 stays pending_delete long enough to be seen so, however slow the machine */
 	tu_server_scenario(&tu_srv, "{\"names\": {\"old2\": {\"volume_deleting_ms\": 600000}}}");
 	snprintf(id, sizeof(id), "%s", seed("old2", "error"));
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_volume_delete(c, id, false, &err), 0);
 	assert_int_equal(tu_daytona_count("api", NULL, NULL), 1);
 	assert_int_equal(tu_daytona_count("api", "DELETE", "/api/volumes/"), 1);
@@ -433,7 +433,7 @@ static void test_snapshots_volume__transcript_replayed(void **state)
 	free(want);
 	free(got);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_volume_list(c, &list, &err), 0);
 	assert_int_equal(list->count, 1);
 	dtn_volumes_free(list);
@@ -443,7 +443,7 @@ static void test_snapshots_volume__transcript_replayed(void **state)
 	free(want);
 	free(got);
 
-	tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL);
+	tu_daytona_forget_requests();
 	assert_int_equal(dtn_volume_delete(c, v->id, false, &err), 0);
 	want = tu_transcript_calls("volume-delete", "api");
 	fixed = tu_replace(want, recorded_id, v->id);

@@ -87,6 +87,12 @@ dtn_daytona *tu_daytona_client(dtn_daytona_opts o)
 	return c;
 }
 
+void tu_daytona_forget_requests(void)
+{
+	assert_int_equal(tu_server_control(&tu_srv, "DELETE", "/_control/requests", NULL, NULL),
+			 200);
+}
+
 json_t *tu_daytona_requests(const char *server)
 {
 	json_t *log = tu_server_requests(&tu_srv, server);

@@ -40,6 +40,9 @@ const char *tu_daytona_seed(const char *kind, const char *json);
  */
 dtn_daytona *tu_daytona_client(dtn_daytona_opts o);
 
+/* Empties the server's request log. */
+void tu_daytona_forget_requests(void);
+
 /* The request log of `server` ("api", "s3", "proxy"; NULL: all), owned; fails the test when it
  * cannot be read. */
 json_t *tu_daytona_requests(const char *server);
