@@ -58,6 +58,8 @@ static int setup(void **state)
 
 /* Runs dtn-build with the arguments (NULL-terminated) in the spec's directory. */
 #define dtn(...) tu_daytona_cli(dir, __VA_ARGS__)
+/* Runs it and checks the exit status, and texts in stdout and stderr (NULL: not checked). */
+#define expect(status, out, err, ...) tu_daytona_cli_expect(dir, status, out, err, __VA_ARGS__)
 
 static void test_cli_daytona__build_prints_phases_states_and_result(void **state)
 {
@@ -97,10 +99,8 @@ static void test_cli_daytona__build_prints_phases_states_and_result(void **state
 	tu_run_free(&r);
 
 	/* --replace builds it again */
-	r = dtn("build", spec_path, "--replace", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "deleting the existing snapshot cli-snap"));
-	tu_run_free(&r);
+	expect(0, "deleting the existing snapshot cli-snap", NULL, "build", spec_path, "--replace",
+	       NULL);
 }
 
 static void test_cli_daytona__dry_run_sends_nothing(void **state)
@@ -173,14 +173,10 @@ static void test_cli_daytona__configuration_and_auth_errors(void **state)
 
 	/* a server that is down, named */
 	tu_server_setenv(&tu_srv);
-	r = dtn("snapshot", "list", "--api-url", "http://127.0.0.1:9/api", "--timeout", "20", NULL);
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, "http://127.0.0.1:9/api/snapshots"));
-	tu_run_free(&r);
+	expect(1, NULL, "http://127.0.0.1:9/api/snapshots", "snapshot", "list", "--api-url",
+	       "http://127.0.0.1:9/api", "--timeout", "20", NULL);
 
-	r = dtn("snapshot", "frobnicate", NULL);
-	assert_int_equal(r.status, 2);
-	tu_run_free(&r);
+	expect(2, NULL, NULL, "snapshot", "frobnicate", NULL);
 }
 
 static void test_cli_daytona__snapshot_commands(void **state)
@@ -206,15 +202,10 @@ static void test_cli_daytona__snapshot_commands(void **state)
 	assert_non_null(strstr(r.out, "2 of 2 snapshots"));
 	tu_run_free(&r);
 
-	r = dtn("snapshot", "get", "one", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "state:      active"));
-	tu_run_free(&r);
+	expect(0, "state:      active", NULL, "snapshot", "get", "one", NULL);
 
-	r = dtn("snapshot", "get", "missing:snap", NULL);
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, "snapshot \"missing:snap\" not found"));
-	tu_run_free(&r);
+	expect(1, NULL, "snapshot \"missing:snap\" not found", "snapshot", "get", "missing:snap",
+	       NULL);
 
 	r = dtn("snapshot", "activate", "two", "--json", NULL);
 	assert_int_equal(r.status, 0);
@@ -223,13 +214,8 @@ static void test_cli_daytona__snapshot_commands(void **state)
 	json_decref(j);
 	tu_run_free(&r);
 
-	r = dtn("snapshot", "delete", "one", NULL);
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "deleted snapshot one"));
-	tu_run_free(&r);
-	r = dtn("snapshot", "get", "one", NULL);
-	assert_int_equal(r.status, 1);
-	tu_run_free(&r);
+	expect(0, "deleted snapshot one", NULL, "snapshot", "delete", "one", NULL);
+	expect(1, NULL, NULL, "snapshot", "get", "one", NULL);
 }
 
 static void test_cli_daytona__logs(void **state)
@@ -238,17 +224,13 @@ static void test_cli_daytona__logs(void **state)
 
 	(void)state;
 	write_spec("cli-logs", "    - pip_install: [rich]\n");
-	r = dtn("build", spec_path, "--daytona", NULL);
-	assert_int_equal(r.status, 0);
-	tu_run_free(&r);
+	expect(0, NULL, NULL, "build", spec_path, "--daytona", NULL);
 	r = dtn("logs", "cli-logs", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "#1 [internal] load build definition from Dockerfile\n"));
 	assert_non_null(strstr(r.out, "#10 exporting to image\n"));
 	tu_run_free(&r);
-	r = dtn("logs", "nope", "--follow", NULL);
-	assert_int_equal(r.status, 1);
-	tu_run_free(&r);
+	expect(1, NULL, NULL, "logs", "nope", "--follow", NULL);
 }
 
 static void test_cli_daytona__interrupt_exits_130(void **state)

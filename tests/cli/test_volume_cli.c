@@ -43,6 +43,8 @@ static int setup(void **state)
 
 /* Runs dtn-build with the arguments (NULL-terminated) in the temporary directory. */
 #define dtn(...) tu_daytona_cli(dir, __VA_ARGS__)
+/* Runs it and checks the exit status, and texts in stdout and stderr (NULL: not checked). */
+#define expect(status, out, err, ...) tu_daytona_cli_expect(dir, status, out, err, __VA_ARGS__)
 
 static void test_cli_volume_cli__create_list_get_delete(void **state)
 {
@@ -121,34 +123,22 @@ static void test_cli_volume_cli__failures_and_exit_codes(void **state)
 	tu_run_free(&r);
 
 	tu_server_scenario(&tu_srv, "{\"names\": {\"dup\": {\"volume_pending_ms\": 6000000}}}");
-	r = dtn("volume", "create", "dup", NULL);
-	assert_int_equal(r.status, 0);
-	tu_assert_contains(r.out, "is pending_create");
-	tu_run_free(&r);
-	r = dtn("volume", "create", "dup", NULL);
-	assert_int_equal(r.status, 1);
-	tu_assert_contains(r.err, "dtn-build: volume \"dup\" already exists\n");
-	tu_run_free(&r);
+	expect(0, "is pending_create", NULL, "volume", "create", "dup", NULL);
+	expect(1, NULL, "dtn-build: volume \"dup\" already exists\n", "volume", "create", "dup",
+	       NULL);
 	/* still being created: the server refuses to delete it */
-	r = dtn("volume", "delete", "dup", NULL);
-	assert_int_equal(r.status, 1);
-	tu_assert_contains(r.err, "cannot delete volume \"dup\" now");
-	tu_run_free(&r);
+	expect(1, NULL, "cannot delete volume \"dup\" now", "volume", "delete", "dup", NULL);
 
 	tu_server_scenario(&tu_srv, "{\"names\": {\"bad\": {\"volume_outcome\": \"error\", "
 				    "\"error_reason\": \"no storage\"}}}");
-	r = dtn("volume", "create", "bad", "--wait", NULL);
-	assert_int_equal(r.status, 1);
-	tu_assert_contains(r.err, "volume \"bad\" failed: no storage");
-	tu_run_free(&r);
+	expect(1, NULL, "volume \"bad\" failed: no storage", "volume", "create", "bad", "--wait",
+	       NULL);
 
 	tu_server_scenario(&tu_srv, "{\"names\": {\"slow\": {\"volume_pending_ms\": 6000000}}}");
-	r = dtn("volume", "create", "slow", "--wait", "--timeout", "2", NULL);
-	assert_int_equal(r.status, 1);
-	tu_assert_contains(r.err,
-			   "volume \"slow\" was not ready when the time limit of 2 s ran out "
-			   "(state: pending_create)");
-	tu_run_free(&r);
+	expect(1, NULL,
+	       "volume \"slow\" was not ready when the time limit of 2 s ran out "
+	       "(state: pending_create)",
+	       "volume", "create", "slow", "--wait", "--timeout", "2", NULL);
 }
 
 static void test_cli_volume_cli__usage(void **state)
@@ -156,29 +146,13 @@ static void test_cli_volume_cli__usage(void **state)
 	tu_run r;
 
 	(void)state;
-	r = dtn("volume", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "usage: dtn-build volume list");
-	tu_run_free(&r);
-	r = dtn("volume", "--help", NULL);
-	assert_int_equal(r.status, 0);
-	tu_assert_contains(r.out, "usage: dtn-build volume list");
-	tu_run_free(&r);
-	r = dtn("volume", "grow", "x", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "unknown action \"grow\"");
-	tu_run_free(&r);
-	r = dtn("volume", "get", NULL);
-	assert_int_equal(r.status, 2);
-	tu_run_free(&r);
-	r = dtn("volume", "list", "--wait", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "--wait goes with create and delete");
-	tu_run_free(&r);
-	r = dtn("volume", "create", "x", "--timeout", "soon", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "--timeout wants a number of seconds, not \"soon\"");
-	tu_run_free(&r);
+	expect(2, NULL, "usage: dtn-build volume list", "volume", NULL);
+	expect(0, "usage: dtn-build volume list", NULL, "volume", "--help", NULL);
+	expect(2, NULL, "unknown action \"grow\"", "volume", "grow", "x", NULL);
+	expect(2, NULL, NULL, "volume", "get", NULL);
+	expect(2, NULL, "--wait goes with create and delete", "volume", "list", "--wait", NULL);
+	expect(2, NULL, "--timeout wants a number of seconds, not \"soon\"", "volume", "create",
+	       "x", "--timeout", "soon", NULL);
 	assert_int_equal(tu_daytona_count("api", NULL, NULL), 0);
 	/* no credentials: a configuration error naming the variables */
 	unsetenv("DAYTONA_API_KEY");
@@ -257,27 +231,14 @@ static void test_cli_volume_cli__sandbox_refusals_send_nothing(void **state)
 		assert_string_equal(r.out, "");
 		tu_run_free(&r);
 	}
-	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", "a:/same", "--volume",
-		"b:/same", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "volumes a and b are both mounted at /same");
-	tu_run_free(&r);
-	r = dtn("sandbox", "create", "--volume", "a:/x", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "create needs --snapshot S");
-	tu_run_free(&r);
-	r = dtn("sandbox", "create", "--snapshot", "s", "--env", "NOVALUE", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "environment variable \"NOVALUE\": expected KEY=VALUE");
-	tu_run_free(&r);
-	r = dtn("sandbox", "create", "--snapshot", "s", "--volume", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "--volume needs a value");
-	tu_run_free(&r);
-	r = dtn("sandbox", "start", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "unknown action \"start\"");
-	tu_run_free(&r);
+	expect(2, NULL, "volumes a and b are both mounted at /same", "sandbox", "create",
+	       "--snapshot", "s", "--volume", "a:/same", "--volume", "b:/same", NULL);
+	expect(2, NULL, "create needs --snapshot S", "sandbox", "create", "--volume", "a:/x", NULL);
+	expect(2, NULL, "environment variable \"NOVALUE\": expected KEY=VALUE", "sandbox", "create",
+	       "--snapshot", "s", "--env", "NOVALUE", NULL);
+	expect(2, NULL, "--volume needs a value", "sandbox", "create", "--snapshot", "s",
+	       "--volume", NULL);
+	expect(2, NULL, "unknown action \"start\"", "sandbox", "start", NULL);
 	assert_int_equal(tu_daytona_count(NULL, NULL, NULL), 0);
 }
 
@@ -294,10 +255,8 @@ static void test_cli_volume_cli__sandbox_start_failure_and_unknown_snapshot(void
 	tu_assert_contains(r.err, "failed to start (state error): image pull failed");
 	assert_string_equal(r.out, "");
 	tu_run_free(&r);
-	r = dtn("sandbox", "create", "--snapshot", "ghost", NULL);
-	assert_int_equal(r.status, 1);
-	tu_assert_contains(r.err, "Snapshot ghost not found");
-	tu_run_free(&r);
+	expect(1, NULL, "Snapshot ghost not found", "sandbox", "create", "--snapshot", "ghost",
+	       NULL);
 }
 
 /* build SPEC --sandbox: the fresh snapshot started with the spec's volumes mounted. */
@@ -350,11 +309,10 @@ static void test_cli_volume_cli__build_then_sandbox_with_spec_volumes(void **sta
 				     "snapshot:\n  name: bad-vols\n"
 				     "volumes:\n  - name: x\n    mount_path: /etc/x\n");
 	snprintf(spec, sizeof(spec), "%s/badvol.yaml", dir);
-	r = dtn("build", spec, "--daytona", "--sandbox", NULL);
-	assert_int_equal(r.status, 2);
-	tu_assert_contains(r.err, "build: the spec's volumes: volume x: mount path \"/etc/x\" is a "
-				  "system directory");
-	tu_run_free(&r);
+	expect(2, NULL,
+	       "build: the spec's volumes: volume x: mount path \"/etc/x\" is a "
+	       "system directory",
+	       "build", spec, "--daytona", "--sandbox", NULL);
 	assert_int_equal(tu_daytona_count("api", "POST", "/api/snapshots"), 1);
 	assert_int_equal(tu_daytona_count("api", "POST", "/api/sandbox"), 1);
 }

@@ -379,6 +379,20 @@ static void test_snapshots_s3__multipart_parallel(void **state)
 	fixture_free(f);
 }
 
+/* How many multipart uploads the server holds open, and how many were aborted. */
+static void assert_uploads(size_t open, size_t aborted)
+{
+	char *text = NULL;
+	json_t *ups;
+
+	assert_int_equal(tu_server_control(&tu_srv, "GET", "/_control/uploads", NULL, &text), 200);
+	ups = json_loads(text, 0, NULL);
+	free(text);
+	assert_int_equal(json_array_size(json_object_get(ups, "open")), open);
+	assert_int_equal(json_array_size(json_object_get(ups, "aborted")), aborted);
+	json_decref(ups);
+}
+
 /* A part that fails: the error names it and the key, and the upload is aborted. */
 static void test_snapshots_s3__failed_part_aborts(void **state)
 {
@@ -387,8 +401,7 @@ static void test_snapshots_s3__failed_part_aborts(void **state)
 	dtn_error err = {0};
 	size_t total = 11 * 1024 * 1024;
 	unsigned char *data = pattern(total);
-	char key[128], *text = NULL;
-	json_t *ups;
+	char key[128];
 	int rc;
 
 	(void)state;
@@ -413,12 +426,7 @@ static void test_snapshots_s3__failed_part_aborts(void **state)
 	assert_int_equal(dtn__s3_upload_error(u)->code, DTN_EHTTP);
 	dtn__s3_upload_free(u);
 	assert_null(tu_server_object(&tu_srv, key, &(size_t){0}));
-	assert_int_equal(tu_server_control(&tu_srv, "GET", "/_control/uploads", NULL, &text), 200);
-	ups = json_loads(text, 0, NULL);
-	free(text);
-	assert_int_equal(json_array_size(json_object_get(ups, "open")), 0);
-	assert_int_equal(json_array_size(json_object_get(ups, "aborted")), 1);
-	json_decref(ups);
+	assert_uploads(0, 1);
 	free(data);
 	fixture_free(f);
 }
@@ -431,8 +439,7 @@ static void test_snapshots_s3__cancel_aborts(void **state)
 	dtn_error err = {0};
 	size_t total = 9 * 1024 * 1024; /* over one default part of 8 MiB */
 	unsigned char *data = pattern(total);
-	char key[128], *text = NULL;
-	json_t *ups;
+	char key[128];
 
 	(void)state;
 	snprintf(key, sizeof(key), "%s/cancel/context.tar", f->pa.organization_id);
@@ -447,12 +454,7 @@ static void test_snapshots_s3__cancel_aborts(void **state)
 	assert_non_null(strstr(err.message, ": PUT http://127.0.0.1:"));
 	assert_non_null(strstr(err.message, "was interrupted"));
 	dtn__s3_upload_free(u);
-	assert_int_equal(tu_server_control(&tu_srv, "GET", "/_control/uploads", NULL, &text), 200);
-	ups = json_loads(text, 0, NULL);
-	free(text);
-	assert_int_equal(json_array_size(json_object_get(ups, "open")), 0);
-	assert_int_equal(json_array_size(json_object_get(ups, "aborted")), 1);
-	json_decref(ups);
+	assert_uploads(0, 1);
 	free(data);
 	fixture_free(f);
 }

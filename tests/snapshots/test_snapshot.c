@@ -87,6 +87,15 @@ static dtn_snapshot *create(dtn_daytona *c, const dtn_snapshot_params *p)
 	return s;
 }
 
+/* Waits for s with its build logs, which go to got with the states. */
+static int wait_logged(dtn_daytona *c, const dtn_snapshot *s, seen *got, dtn_snapshot **done,
+		       dtn_error *err)
+{
+	return dtn_snapshot_wait(
+	    c, s, &(dtn_snapshot_wait_opts){.log = on_log, .payload = got, .logs = true}, done,
+	    err);
+}
+
 static void test_snapshots_snapshot__create_declarative_and_wait(void **state)
 {
 	dtn_daytona *c = client();
@@ -102,12 +111,7 @@ static void test_snapshots_snapshot__create_declarative_and_wait(void **state)
 	assert_string_equal(s->state, "pending");
 	assert_string_equal(s->dockerfile, dockerfile);
 	assert_string_equal(s->context_hashes[0], "28ab1296");
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 0);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), 0);
 	assert_string_equal(done->state, "active");
 	assert_string_equal(done->id, s->id);
 	assert_string_equal(got.states, "pending,building,active,");
@@ -184,12 +188,7 @@ static void test_snapshots_snapshot__from_image_name(void **state)
 				  "\"entrypoint\":[\"sleep\",\"infinity\"],\"regionId\":\"us\"}");
 	dtn_free(text);
 	s = create(c, &p);
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 0);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), 0);
 	assert_string_equal(got.states, "pending,pulling,active,");
 	assert_int_equal(got.lines, 0);
 	assert_string_equal(done->image_name, "python:3.12-slim");
@@ -256,12 +255,7 @@ static void test_snapshots_snapshot__dedupe_already_active(void **state)
 	tu_server_scenario(&tu_srv, "{\"create_state\": \"active\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "dup", .dockerfile = dockerfile});
 	assert_string_equal(s->state, "active");
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 0);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), 0);
 	assert_string_equal(got.states, "active,");
 	/* nothing to wait for: no poll, no stream */
 	assert_int_equal(tu_daytona_count("api", "GET", "/api/snapshots/"), 0);
@@ -281,12 +275,7 @@ static void test_snapshots_snapshot__pending_to_active_without_stream(void **sta
 	(void)state;
 	tu_server_scenario(&tu_srv, "{\"skip_building\": true}");
 	s = create(c, &(dtn_snapshot_params){.name = "quick", .dockerfile = dockerfile});
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 0);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), 0);
 	assert_string_equal(got.states, "pending,active,");
 	assert_int_equal(tu_daytona_count("api", "GET", "build-logs-url"), 0);
 	assert_int_equal(tu_daytona_count("proxy", NULL, "/"), 0);
@@ -309,12 +298,7 @@ static void test_snapshots_snapshot__build_failed_stream_never_ends(void **state
 	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\", \"error_reason\": "
 				    "\"Failed to build snapshot: exit code 1\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "wire-snap-fail", .dockerfile = dockerfile});
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 DTN_EBUILD);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), DTN_EBUILD);
 	assert_non_null(strstr(err.message, "wire-snap-fail"));
 	assert_non_null(strstr(err.message, "build_failed"));
 	assert_non_null(strstr(err.message, "Failed to build snapshot: exit code 1"));
@@ -351,12 +335,7 @@ static void test_snapshots_snapshot__failed_between_polls_still_shows_the_log(vo
 	/* pending and building both end before the first poll */
 	tu_server_scenario(&tu_srv, "{\"outcome\": \"build_failed\"}");
 	s = create(c, &(dtn_snapshot_params){.name = "quick-fail", .dockerfile = dockerfile});
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 DTN_EBUILD);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), DTN_EBUILD);
 	assert_string_equal(got.states, "pending,build_failed,");
 	assert_int_equal(got.lines, 3);
 	assert_non_null(strstr(got.last[3], "exit code: 1"));
@@ -416,12 +395,7 @@ static void test_snapshots_snapshot__callback_stops(void **state)
 
 	(void)state;
 	s = create(c, &(dtn_snapshot_params){.name = "stopper", .dockerfile = dockerfile});
-	assert_int_equal(dtn_snapshot_wait(c, s,
-					   &(dtn_snapshot_wait_opts){.log = on_log,
-								     .payload = &got,
-								     .logs = true},
-					   &done, &err),
-			 DTN_EUSER);
+	assert_int_equal(wait_logged(c, s, &got, &done, &err), DTN_EUSER);
 	/* never called after it asked to stop */
 	assert_int_equal(got.lines, 2);
 	dtn_snapshot_free(s);

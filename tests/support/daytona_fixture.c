@@ -132,23 +132,48 @@ const char *tu_daytona_header(const json_t *req, const char *name)
 	return NULL;
 }
 
-tu_run tu_daytona_cli(const char *cwd, const char *first, ...)
+static tu_run run_cli(const char *cwd, const char *first, va_list ap)
 {
 	char *argv[32] = {(char *)tu_dtn_build(), (char *)first};
-	va_list ap;
 	tu_run r;
 	int n = 2;
 
-	va_start(ap, first);
 	while (n < 31 && (argv[n] = va_arg(ap, char *)))
 		n++;
-	va_end(ap);
 	argv[n] = NULL;
 	r = tu_run_cmd(argv, cwd);
 	/* no credential ever shows */
 	assert_null(strstr(r.out, tu_srv.api_key));
 	assert_null(strstr(r.err, tu_srv.api_key));
 	return r;
+}
+
+tu_run tu_daytona_cli(const char *cwd, const char *first, ...)
+{
+	va_list ap;
+	tu_run r;
+
+	va_start(ap, first);
+	r = run_cli(cwd, first, ap);
+	va_end(ap);
+	return r;
+}
+
+void tu_daytona_cli_expect(const char *cwd, int status, const char *out, const char *err,
+			   const char *first, ...)
+{
+	va_list ap;
+	tu_run r;
+
+	va_start(ap, first);
+	r = run_cli(cwd, first, ap);
+	va_end(ap);
+	assert_int_equal(r.status, status);
+	if (out)
+		tu_assert_contains(r.out, out);
+	if (err)
+		tu_assert_contains(r.err, err);
+	tu_run_free(&r);
 }
 
 void tu_assert_contains(const char *text, const char *needle)

@@ -60,6 +60,13 @@ const char *tu_daytona_header(const json_t *req, const char *name);
  */
 tu_run tu_daytona_cli(const char *cwd, const char *first, ...);
 
+/*
+ * tu_daytona_cli, then checks the exit status and that standard output and standard error
+ * contain `out` and `err` (NULL: not checked); frees the run.
+ */
+void tu_daytona_cli_expect(const char *cwd, int status, const char *out, const char *err,
+			   const char *first, ...);
+
 /* Fails the test, showing both, when `text` does not contain `needle`. */
 void tu_assert_contains(const char *text, const char *needle);
 
