@@ -101,6 +101,10 @@ int cli_print_json(json_t *j, const char *failure);
 /* Prints JSON text (a server's answer) indented on stdout; EXIT_OK or EXIT_FAILED. */
 int cli_print_json_text(const char *text);
 
+/* The strings of a NULL-terminated list (NULL: none) as a JSON array; NULL when memory runs
+ * out. */
+json_t *cli_json_strings(const char *const *v);
+
 /* Appends the JSON text to the array *arr; when it cannot (bad JSON, no memory), the array is
  * freed and *arr becomes NULL, which later calls leave as it is. */
 void cli_json_append(json_t **arr, const char *text);

@@ -117,6 +117,16 @@ static int daytona_dry_run(const struct build_opts *o, dtn_daytona *c,
 	return EXIT_OK;
 }
 
+/* A failed build's last output lines, when there are any, on stderr. */
+static void print_last_lines(const char *const *lines)
+{
+	if (!lines[0])
+		return;
+	cli_error("the last lines of the build output:");
+	for (size_t i = 0; lines[i]; i++)
+		fprintf(stderr, "  | %s\n", lines[i]);
+}
+
 static int daytona_report(const struct build_opts *o, int rc, const dtn_error *err,
 			  const dtn_build_result *res)
 {
@@ -125,22 +135,14 @@ static int daytona_report(const struct build_opts *o, int rc, const dtn_error *e
 	if (rc == DTN_EEXISTS)
 		cli_error("use --replace to build it again, or --if-changed to reuse it when "
 			  "unchanged");
-	if (res && res->failed_lines[0] && !o->json) {
-		cli_error("the last lines of the build output:");
-		for (size_t i = 0; res->failed_lines[i]; i++)
-			fprintf(stderr, "  | %s\n", res->failed_lines[i]);
-	}
-	if (res && o->json) {
-		json_t *lines = json_array();
-
-		for (size_t i = 0; lines && res->failed_lines[i]; i++)
-			json_array_append_new(lines, json_string(res->failed_lines[i]));
-		cli_print_json(json_pack("{s:s, s:o, s:o}", "error", err->message,
-					 "failed_lines", lines, "snapshot",
+	if (res && !o->json)
+		print_last_lines(res->failed_lines);
+	if (res && o->json)
+		cli_print_json(json_pack("{s:s, s:o, s:o}", "error", err->message, "failed_lines",
+					 cli_json_strings(res->failed_lines), "snapshot",
 					 res->snapshot ? json_loads(res->snapshot->json, 0, NULL)
 						       : json_null()),
 			       NULL);
-	}
 	return code;
 }
 
@@ -288,15 +290,6 @@ static int print_line(dtn_log_kind kind, const char *line, size_t len, void *pay
 	return 0;
 }
 
-static json_t *strings_json(const char *const *v)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
 /* The exit code of a failure of the local build. */
 static int local_exit_code(int rc)
 {
@@ -319,11 +312,8 @@ static void report_failure(const struct build_opts *o, const dtn_error *err,
 		return;
 	}
 	cli_report(err);
-	if (!res || !res->failed_lines[0] || o->json)
-		return;
-	cli_error("the last lines of the build output:");
-	for (size_t i = 0; res->failed_lines[i]; i++)
-		fprintf(stderr, "  | %s\n", res->failed_lines[i]);
+	if (res && !o->json)
+		print_last_lines(res->failed_lines);
 }
 
 static json_t *result_json(const struct build_opts *o, const dtn_local_result *res,
@@ -335,7 +325,7 @@ static json_t *result_json(const struct build_opts *o, const dtn_local_result *r
 
 	if (obj && err) {
 		json_object_set_new(obj, "error", json_string(err->message));
-		json_object_set_new(obj, "failed_lines", strings_json(res->failed_lines));
+		json_object_set_new(obj, "failed_lines", cli_json_strings(res->failed_lines));
 	}
 	return obj;
 }

@@ -63,28 +63,16 @@ static int walk_exit_code(int code)
 	return code == DTN_EINVAL || code == DTN_EOUTSIDE ? EXIT_USAGE : EXIT_FAILED;
 }
 
-static json_t *strings_json(const char *const *v)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && v[i]; i++)
-		if (json_array_append_new(a, json_string(v[i])) < 0) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
-}
-
 static json_t *context_json(const dtn_context *c, const dtn_context_id *id)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, "
 			      "s:o, s:I}",
 			      "source", c->source, "path", c->path, "archive_path", c->archive_path,
 			      "kind", dtn_context_kind_name(c->kind), "step", c->step, "root",
-			      c->root, "ignore", strings_json(c->ignore), "hash", id->hash, "files",
+			      c->root, "ignore", cli_json_strings(c->ignore), "hash", id->hash, "files",
 			      (json_int_t)id->files, "dirs", (json_int_t)id->dirs, "links",
 			      (json_int_t)id->links, "bytes", (json_int_t)id->bytes, "excluded",
-			      (json_int_t)id->excluded, "excluded_by", strings_json(id->excluded_by),
+			      (json_int_t)id->excluded, "excluded_by", cli_json_strings(id->excluded_by),
 			      "cache_hits", (json_int_t)id->cache_hits);
 
 	return o;

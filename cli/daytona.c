@@ -119,6 +119,18 @@ int cli_print_json_text(const char *text)
 	return cli_print_json(json_loads(text, 0, NULL), "cannot print the server's answer as JSON");
 }
 
+json_t *cli_json_strings(const char *const *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && v && v[i]; i++)
+		if (json_array_append_new(a, json_string(v[i])) < 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
 void cli_json_append(json_t **arr, const char *text)
 {
 	if (*arr && json_array_append_new(*arr, json_loads(text, 0, NULL)) < 0) {
