@@ -146,33 +146,43 @@ static int identify(build *s, dtn_error *err)
 	return 0;
 }
 
+/* The create request's parameters: the build's options, the Dockerfile and the contexts'
+ * hashes, which *hashes receives (dtn__strv_free). 0 or DTN_ENOMEM. */
+static int snapshot_params(build *s, const char *dockerfile, dtn__strv *hashes,
+			   dtn_snapshot_params *out)
+{
+	static const char *const none[] = {NULL};
+	int rc = 0;
+
+	for (size_t i = 0; i < s->res->pub.ncontexts && rc == 0; i++)
+		rc = dtn__strv_push(hashes, s->res->contexts[i].hash);
+	*out = (dtn_snapshot_params){
+		.name = s->o->name,
+		.dockerfile = dockerfile,
+		.context_hashes = hashes->items ? (const char *const *)hashes->items : none,
+		.cpu = s->o->cpu,
+		.gpu = s->o->gpu,
+		.memory = s->o->memory,
+		.disk = s->o->disk,
+		.region = s->o->region,
+	};
+	return rc;
+}
+
 static int make_request(build *s, dtn_error *err)
 {
 	result *r = s->res;
 	dtn__strv hashes = {NULL, 0, 0};
-	int rc = 0;
+	dtn_snapshot_params p;
+	int rc;
 
-	for (size_t i = 0; i < r->pub.ncontexts && rc == 0; i++)
-		rc = dtn__strv_push(&hashes, r->contexts[i].hash);
-	if (rc < 0 || !(r->dockerfile = dtn__strdup(dtn_image_dockerfile(s->img)))) {
+	if (!(r->dockerfile = dtn__strdup(dtn_image_dockerfile(s->img))) ||
+	    snapshot_params(s, r->dockerfile, &hashes, &p) < 0) {
 		dtn__strv_free(&hashes);
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
 	}
 	r->pub.dockerfile = r->dockerfile;
-	rc = dtn_snapshot_create_body(&r->request, s->c,
-				      &(dtn_snapshot_params){
-					      .name = s->o->name,
-					      .dockerfile = r->dockerfile,
-					      .context_hashes = hashes.items
-									? (const char *const *)hashes.items
-									: (const char *const[]){NULL},
-					      .cpu = s->o->cpu,
-					      .gpu = s->o->gpu,
-					      .memory = s->o->memory,
-					      .disk = s->o->disk,
-					      .region = s->o->region,
-				      },
-				      err);
+	rc = dtn_snapshot_create_body(&r->request, s->c, &p, err);
 	r->pub.request = r->request;
 	dtn__strv_free(&hashes);
 	return rc;
@@ -381,28 +391,16 @@ static int create_and_wait(build *s, dtn_snapshot *from, dtn_error *err)
 {
 	dtn_snapshot *created = from, *done = NULL;
 	dtn__strv hashes = {NULL, 0, 0};
-	int rc = 0;
+	dtn_snapshot_params p;
+	int rc;
 
 	if (!created) {
-		for (size_t i = 0; i < s->res->pub.ncontexts && rc == 0; i++)
-			rc = dtn__strv_push(&hashes, s->res->contexts[i].hash);
-		if (rc < 0)
+		if (snapshot_params(s, s->res->dockerfile, &hashes, &p) < 0) {
+			dtn__strv_free(&hashes);
 			return dtn__error_set(err, DTN_ENOMEM, "out of memory");
+		}
 		phase(s, "creating snapshot %s", s->o->name);
-		rc = dtn_snapshot_create(
-			s->c,
-			&(dtn_snapshot_params){
-				.name = s->o->name,
-				.dockerfile = s->res->dockerfile,
-				.context_hashes = hashes.items ? (const char *const *)hashes.items
-							       : (const char *const[]){NULL},
-				.cpu = s->o->cpu,
-				.gpu = s->o->gpu,
-				.memory = s->o->memory,
-				.disk = s->o->disk,
-				.region = s->o->region,
-			},
-			&created, err);
+		rc = dtn_snapshot_create(s->c, &p, &created, err);
 		dtn__strv_free(&hashes);
 		if (rc < 0)
 			return rc;
