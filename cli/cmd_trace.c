@@ -267,15 +267,33 @@ static void draw_span(const tfile *f, const style *st, uint64_t t0, uint64_t tot
 	putchar('\n');
 }
 
-/* Depth-first from span i; visited spans are marked so a cycle cannot loop. */
+/*
+ * Depth-first from span i, children in order; visited spans are marked so a cycle cannot loop.
+ * The path from i is kept in `stack` (room for every span of the trace: each is entered once),
+ * not on the call stack, since a file may nest spans as deep as it likes.
+ */
 static void draw_tree(tfile *f, const style *st, uint64_t t0, uint64_t total, size_t i,
-		      int depth, bool orphan)
+		      bool orphan, size_t *stack)
 {
+	size_t depth = 0;
+
 	f->v[i].shown = true;
-	draw_span(f, st, t0, total, i, depth > 20 ? 20 : depth, orphan);
-	for (size_t c = f->v[i].first_child; c; c = f->v[c - 1].next_sibling)
-		if (!f->v[c - 1].shown)
-			draw_tree(f, st, t0, total, c - 1, depth + 1, false);
+	draw_span(f, st, t0, total, i, 0, orphan);
+	stack[depth++] = f->v[i].first_child; /* the next child to visit at each level */
+	while (depth) {
+		size_t c = stack[depth - 1];
+
+		if (!c) {
+			depth--;
+			continue;
+		}
+		stack[depth - 1] = f->v[c - 1].next_sibling;
+		if (f->v[c - 1].shown)
+			continue;
+		f->v[c - 1].shown = true;
+		draw_span(f, st, t0, total, c - 1, depth > 20 ? 20 : (int)depth, false);
+		stack[depth++] = f->v[c - 1].first_child;
+	}
 }
 
 static int by_start(const void *a, const void *b)
@@ -290,19 +308,36 @@ static int by_start(const void *a, const void *b)
 	return x->line - y->line;
 }
 
-static ssize_t find(const tfile *f, size_t from, size_t to, const char *id)
+/* The spans of one trace ordered by id (then by position), to find a parent quickly. */
+static int by_id(const void *a, const void *b)
 {
-	for (size_t i = from; i < to; i++)
-		if (strcmp(f->v[i].id, id) == 0)
-			return (ssize_t)i;
-	return -1;
+	const tspan *const *x = a, *const *y = b;
+	int t = strcmp((*x)->id, (*y)->id);
+
+	return t ? t : *x < *y ? -1 : *x > *y;
+}
+
+/* The first span of the trace with this id, or -1. */
+static ssize_t find(tspan *const *ids, size_t n, const tspan *v, const char *id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(ids[mid]->id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && strcmp(ids[lo]->id, id) == 0 ? ids[lo] - v : -1;
 }
 
 /* Links children to parents inside [from, to) (sorted by start, so children come in order). */
-static void link_children(tfile *f, size_t from, size_t to)
+static void link_children(tfile *f, tspan *const *ids, size_t from, size_t to)
 {
 	for (size_t i = to; i-- > from;) {
-		ssize_t p = f->v[i].parent[0] ? find(f, from, to, f->v[i].parent) : -1;
+		ssize_t p = f->v[i].parent[0] ? find(ids, to - from, f->v, f->v[i].parent) : -1;
 		if (p < 0 || (size_t)p == i)
 			continue;
 		f->v[i].next_sibling = f->v[p].first_child;
@@ -310,7 +345,8 @@ static void link_children(tfile *f, size_t from, size_t to)
 	}
 }
 
-static void draw_trace(tfile *f, style *st, size_t from, size_t to)
+/* ids and stack: room for the spans of the trace. */
+static void draw_trace(tfile *f, style *st, size_t from, size_t to, tspan **ids, size_t *stack)
 {
 	uint64_t t0 = f->v[from].start, t1 = 0;
 	char total_text[32];
@@ -327,7 +363,10 @@ static void draw_trace(tfile *f, style *st, size_t from, size_t to)
 			widest = w;
 	}
 	st->name_width = widest + 8 < 24 ? 24 : widest + 8 > 56 ? 56 : widest + 8;
-	link_children(f, from, to);
+	for (size_t i = from; i < to; i++)
+		ids[i - from] = &f->v[i];
+	qsort(ids, to - from, sizeof(*ids), by_id);
+	link_children(f, ids, from, to);
 	fmt_dur(total_text, sizeof(total_text), t1 - t0);
 	printf("%strace %s%s  %s  %zu span%s  %s\n", st->color ? "\033[1m" : "", f->v[from].trace,
 	       st->color ? "\033[0m" : "", service ? service : "", to - from,
@@ -337,9 +376,9 @@ static void draw_trace(tfile *f, style *st, size_t from, size_t to)
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = from; i < to; i++) {
 			tspan *s = &f->v[i];
-			bool orphan = s->parent[0] && find(f, from, to, s->parent) < 0;
+			bool orphan = s->parent[0] && find(ids, to - from, f->v, s->parent) < 0;
 			if (!s->shown && (pass == 1 || !s->parent[0] || orphan))
-				draw_tree(f, st, t0, t1 > t0 ? t1 - t0 : 1, i, 0, orphan);
+				draw_tree(f, st, t0, t1 > t0 ? t1 - t0 : 1, i, orphan, stack);
 		}
 }
 
@@ -362,6 +401,8 @@ static int show(const char *path, bool no_color, int width)
 	const char *nc = getenv("NO_COLOR");
 	style st = {.color = !no_color && isatty(STDOUT_FILENO) && !(nc && *nc), .width = width};
 	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+	tspan **ids;
+	size_t *stack;
 	int rc;
 
 	if (!in) {
@@ -382,13 +423,21 @@ static int show(const char *path, bool no_color, int width)
 			st.width = 80;
 	}
 	qsort(f.v, f.n, sizeof(*f.v), by_start);
-	for (size_t from = 0, to; from < f.n; from = to) {
+	ids = malloc((f.n ? f.n : 1) * sizeof(*ids));
+	stack = malloc((f.n ? f.n : 1) * sizeof(*stack));
+	if (!ids || !stack) {
+		cli_error("trace show: %s: out of memory", path);
+		f.bad_lines++;
+	}
+	for (size_t from = 0, to; ids && stack && from < f.n; from = to) {
 		for (to = from + 1; to < f.n && strcmp(f.v[to].trace, f.v[from].trace) == 0; to++)
 			;
 		if (from)
 			putchar('\n');
-		draw_trace(&f, &st, from, to);
+		draw_trace(&f, &st, from, to, ids, stack);
 	}
+	free(ids);
+	free(stack);
 	if (!f.n && !f.bad_lines)
 		printf("no spans in %s%s\n", path, f.metric_lines ? " (metrics only)" : "");
 	for (size_t i = 0; i < f.n; i++) {

@@ -383,6 +383,44 @@ static void test_cli_trace__show_draws_a_waterfall(void **state)
 	tu_run_free(&r);
 }
 
+/* Spans nested as deep as the file likes are all drawn, even by a process with a small stack. */
+static void test_cli_trace__show_draws_deep_nesting(void **state)
+{
+	enum { DEPTH = 20000 };
+	dtn__buf b = DTN__BUF_INIT;
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c",
+			(char *)"ulimit -s 512 && exec \"$0\" trace show \"$1\" --width 10",
+			(char *)tu_dtn_build(), trace, NULL};
+	const char *p;
+	size_t lines = 0;
+	tu_run r;
+
+	(void)state;
+	dtn__buf_puts(&b, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[");
+	for (int i = 1; i <= DEPTH; i++)
+		dtn__buf_printf(&b, "%s{\"traceId\":\"33333333333333333333333333333333\","
+				"\"spanId\":\"%016x\",\"parentSpanId\":\"%016x\",\"name\":\"s%d\","
+				"\"startTimeUnixNano\":\"%d\",\"endTimeUnixNano\":\"%d\"}",
+				i > 1 ? "," : "", i, i - 1, i, i, 2 * DEPTH);
+	dtn__buf_puts(&b, "]}]}]}\n");
+	assert_false(b.failed);
+	tu_write(dir, "deep.jsonl", dtn__buf_cstr(&b));
+	dtn__buf_free(&b);
+	snprintf(trace, sizeof(trace), "%s/deep.jsonl", dir);
+	r = tu_run_cmd(argv, dir);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "20000 spans"));
+	/* the root's parent (id 0) is not in the file; every other span hangs under the last */
+	assert_non_null(strstr(r.out, "  s1 "));
+	assert_non_null(strstr(r.out, "(parent 0000000000000000 not in file)"));
+	assert_non_null(strstr(r.out, "\n+0.000 ms       0.040 ms    s2 "));
+	assert_non_null(strstr(r.out, "  " "                  s10 ")); /* depth 9 */
+	for (p = r.out; (p = strchr(p, '\n')); p++)
+		lines++;
+	assert_int_equal(lines, DEPTH + 1);
+	tu_run_free(&r);
+}
+
 /* A dry run says so on the root span. */
 static void test_cli_trace__dry_run_on_the_root(void **state)
 {
@@ -437,6 +475,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_a_waterfall, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_reads_what_was_written, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_deep_nesting, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__dry_run_on_the_root, setup, teardown),
 	};
