@@ -139,16 +139,17 @@ valgrind:
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# Files of dtn-build a target fuzzes besides the library: FUZZ_CLI_<name>.
+FUZZ_CLI_trace := cli/cmd_trace.c
 # New inputs go to build/fuzz/corpus-NAME; the seeds in tests/fuzz/corpus/NAME are only read.
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz/corpus-$$t; \
+	@set -e; $(foreach t,$(FUZZ_TARGETS), \
+		mkdir -p build/fuzz/corpus-$(t); \
 		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-			$(INCLUDES) $(DEP_CFLAGS) -o build/fuzz/$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) \
-			$(DEP_LIBS) || exit 1; \
-		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
-	done
+			$(INCLUDES) $(CLI_INCLUDES) $(DEP_CFLAGS) -o build/fuzz/$(t) tests/fuzz/fuzz_$(t).c \
+			$(FUZZ_CLI_$(t)) $(LIB_SRC) $(DEP_LIBS); \
+		build/fuzz/$(t) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			build/fuzz/corpus-$(t) tests/fuzz/corpus/$(t);)
 
 # Synthetic trees under $(B)/bench/trees, made on the first run and kept; BENCH_RUNS per series.
 BENCH_RUNS ?= 5
