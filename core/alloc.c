@@ -91,3 +91,11 @@ size_t dtn_strv_len(const char *const *v)
 		n++;
 	return n;
 }
+
+void dtn__free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		dtn__free(s);
+	}
+}

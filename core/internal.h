@@ -26,6 +26,8 @@ void *dtn__calloc(size_t n, size_t size);
 void *dtn__realloc(void *ptr, size_t size);
 void dtn__free(void *ptr);
 char *dtn__strdup(const char *s);
+/* Overwrites a string that may hold a credential, then frees it; NULL is accepted. */
+void dtn__free_secret(char *s);
 char *dtn__strndup(const char *s, size_t n);
 /* A formatted string in fresh memory, or NULL when memory runs out. */
 char *dtn__aprintf(const char *fmt, ...) DTN__PRINTF(1, 2);

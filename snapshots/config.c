@@ -408,18 +408,10 @@ out:
 	return rc;
 }
 
-static void free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		dtn__free(s);
-	}
-}
-
 void dtn__daytona_config_clear(dtn__daytona_config *cfg)
 {
-	free_secret(cfg->api_key);
-	free_secret(cfg->jwt_token);
+	dtn__free_secret(cfg->api_key);
+	dtn__free_secret(cfg->jwt_token);
 	dtn__free(cfg->organization_id);
 	dtn__free(cfg->api_url);
 	dtn__free(cfg->target);

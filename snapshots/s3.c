@@ -58,20 +58,12 @@ static const struct {
 	{"region", offsetof(dtn__push_access, region), false},
 };
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		dtn__free(s);
-	}
-}
-
 void dtn__push_access_clear(dtn__push_access *pa)
 {
 	if (!pa)
 		return;
-	wipe_free(pa->secret);
-	wipe_free(pa->session_token);
+	dtn__free_secret(pa->secret);
+	dtn__free_secret(pa->session_token);
 	dtn__free(pa->access_key);
 	dtn__free(pa->storage_url);
 	dtn__free(pa->organization_id);
@@ -294,8 +286,8 @@ void dtn__s3_free(dtn__s3 *s3)
 	dtn__push_access_clear(&s3->pa);
 	dtn__free(s3->base);
 	dtn__free(s3->sigv4);
-	wipe_free(s3->userpwd);
-	wipe_free(s3->token_header);
+	dtn__free_secret(s3->userpwd);
+	dtn__free_secret(s3->token_header);
 	dtn__free(s3);
 }
 
