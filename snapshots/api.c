@@ -480,12 +480,15 @@ const char *dtn__json_str(const json_t *o, const char *key)
 long dtn__json_int(const json_t *o, const char *key, long dflt)
 {
 	const json_t *v = json_object_get(o, key);
+	double d;
 
 	if (json_is_integer(v))
 		return (long)json_integer_value(v);
-	if (json_is_real(v))
-		return (long)json_real_value(v);
-	return dflt;
+	if (!json_is_real(v))
+		return dflt;
+	/* a real beyond the range of long has no conversion: it is taken as absent */
+	d = json_real_value(v);
+	return d >= (double)LONG_MIN && d < (double)LONG_MAX ? (long)d : dflt;
 }
 
 json_t *dtn__json_strv(const char *const *v)

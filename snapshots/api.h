@@ -124,7 +124,8 @@ bool dtn__is_uuid(const char *s);
 
 /* The string member `key` of o, borrowed; NULL when absent or not a string. */
 const char *dtn__json_str(const json_t *o, const char *key);
-/* The integer member `key` of o; `dflt` when absent or not a number. */
+/* The integer member `key` of o (a real truncated); `dflt` when absent, not a number or out of
+ * the range of long. */
 long dtn__json_int(const json_t *o, const char *key, long dflt);
 /* A JSON array of strings from a NULL-terminated list (an empty array for NULL). */
 json_t *dtn__json_strv(const char *const *v);
