@@ -146,6 +146,7 @@ fuzz:
 	@set -e; $(foreach t,$(FUZZ_TARGETS), \
 		mkdir -p build/fuzz/corpus-$(t); \
 		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+			-fno-sanitize-recover=undefined \
 			$(INCLUDES) $(CLI_INCLUDES) $(DEP_CFLAGS) -o build/fuzz/$(t) tests/fuzz/fuzz_$(t).c \
 			$(FUZZ_CLI_$(t)) $(LIB_SRC) $(DEP_LIBS); \
 		build/fuzz/$(t) -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
