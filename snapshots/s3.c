@@ -329,32 +329,38 @@ static bool hex64_at(const char *p)
 
 /*
  * Text from the server made safe for a message: one line, and the secret, the session token
- * and anything shaped like a signature replaced, whatever the server echoed back. They are
- * looked for in the text itself, before it is cut to fit: a token cut short would not be found.
+ * and anything shaped like a signature replaced, whatever the server echoed back. The whole
+ * text is looked through before it is cut to fit: a token cut short would not be recognised.
  */
 static const char *sanitize(const dtn__s3 *s3, char *buf, size_t size, const char *s)
 {
 	const char *secrets[2] = {s3->pa.secret, s3->pa.session_token};
-	size_t n = 0;
+	size_t n = 0, cap = 4 * strlen(s) + 1; /* a byte is at most "\xNN" */
+	char *line = dtn__malloc(cap);
 
-	for (const char *p = s; *p;) {
-		char one[2] = {*p, '\0'}, shown[8];
-		const char *piece;
-		size_t skip = 0, len;
-
+	if (!line) {
+		snprintf(buf, size, "(not shown: out of memory)");
+		return buf;
+	}
+	dtn__printable(line, cap, s);
+	for (const char *p = line; *p && n + 1 < size;) {
+		size_t skip = 0;
 		for (int i = 0; i < 2 && !skip; i++)
 			if (secrets[i] && *secrets[i] && !strncmp(p, secrets[i], strlen(secrets[i])))
 				skip = strlen(secrets[i]);
 		if (!skip && hex64_at(p))
 			skip = 64;
-		piece = skip ? "[redacted]" : dtn__printable(shown, sizeof(shown), one);
-		if (n + (len = strlen(piece)) >= size)
-			break;
-		memcpy(buf + n, piece, len);
-		n += len;
-		p += skip ? skip : 1;
+		if (skip) {
+			n += (size_t)snprintf(buf + n, size - n, "[redacted]");
+			if (n >= size)
+				n = size - 1;
+			p += skip;
+		} else {
+			buf[n++] = *p++;
+		}
 	}
 	buf[n] = '\0';
+	dtn__free(line);
 	return buf;
 }
 
