@@ -422,7 +422,8 @@ static int show(const char *path, bool no_color, int width)
 		if (st.width > 80)
 			st.width = 80;
 	}
-	qsort(f.v, f.n, sizeof(*f.v), by_start);
+	if (f.n)
+		qsort(f.v, f.n, sizeof(*f.v), by_start);
 	ids = malloc((f.n ? f.n : 1) * sizeof(*ids));
 	stack = malloc((f.n ? f.n : 1) * sizeof(*stack));
 	if (!ids || !stack) {
