@@ -3,11 +3,12 @@
  * (headers with percent-decoding, resource attributes, sampler and its argument, endpoints and
  * their path rules, numbers) and the W3C TRACEPARENT / TRACESTATE.
  *
- * The input is "NAME=VALUE" lines; only the names of the table below are ever set, and every
- * one of them is unset before each run. The first byte picks how the configuration is loaded
- * (from the environment only, or with options naming the endpoint and traceparent). Each value
- * also goes to the parser that owns it directly, as exact-length bytes where the parser takes
- * a length. A configuration that loads must be usable as it is: URLs that are http(s), header
+ * The input is "NAME=VALUE" lines; the configuration is read with an environment that holds
+ * those of the names of the table below, and nothing else (swapped in as environ: setenv never
+ * frees the strings it replaces). The first byte picks how the configuration is loaded (from
+ * the environment only, or with options naming the endpoint and traceparent). Each value also
+ * goes to the parser that owns it directly, as exact-length bytes where the parser takes a
+ * length. A configuration that loads must be usable as it is: URLs that are http(s), header
  * lines a request can carry, a ratio from 0 to 1, a remote context that formats back the same.
  */
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "otel_internal.h"
 
@@ -150,11 +152,12 @@ static void parse_alone(size_t which, const char *value, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *values[NNAMES] = {0};
-	char *text, *line, *next;
+	char *text, *line, *next, *slots[NNAMES] = {0}, *env[NNAMES + 1], **saved;
 	dtn__otel_config cfg;
 	dtn_otel_opts opts = {.version = 1};
 	dtn_error err;
 	int warnings = 0, rc;
+	size_t nenv = 0;
 	uint8_t mode;
 
 	if (size < 1)
@@ -164,8 +167,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = '\0';
-	for (size_t i = 0; i < NNAMES; i++)
-		unsetenv(names[i]);
 	for (line = text; line; line = next) {
 		char *eq;
 
@@ -173,14 +174,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			*next++ = '\0';
 		if (!(eq = strchr(line, '=')))
 			continue;
-		*eq = '\0';
 		for (size_t i = 0; i < NNAMES; i++)
-			if (strcmp(line, names[i]) == 0) {
-				setenv(names[i], eq + 1, 1);
+			if (strlen(names[i]) == (size_t)(eq - line) &&
+			    strncmp(line, names[i], (size_t)(eq - line)) == 0) {
+				slots[i] = line; /* a later line wins, as with setenv */
 				values[i] = eq + 1;
 				parse_alone(i, eq + 1, strlen(eq + 1));
 			}
 	}
+	for (size_t i = 0; i < NNAMES; i++)
+		if (slots[i])
+			env[nenv++] = slots[i];
+	env[nenv] = NULL;
 	/* mode bit 0: options on; then their endpoint and traceparent come from the values */
 	if (mode & 1) {
 		opts.enabled = (mode & 6) == 2 ? 1 : (mode & 6) == 4 ? -1 : 0;
@@ -193,7 +198,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		opts.trace_file = (mode & 32) ? "trace.jsonl" : NULL;
 	}
 	dtn_error_clear(&err);
+	saved = environ;
+	environ = env;
 	rc = dtn__otel_config_load(&cfg, (mode & 1) ? &opts : NULL, on_warn, &warnings, &err);
+	environ = saved;
 	if (rc == 0) {
 		check_signal(&cfg.traces);
 		check_signal(&cfg.metrics);
