@@ -71,6 +71,9 @@ static int deliver_piece(dtn__lines *l, dtn__line_fn fn, void *payload)
 
 	if (cut == 0)
 		cut = l->len;
+	/* a final CR may be the first half of a CRLF: it waits for the next byte */
+	if (cut == l->len && cut > 1 && l->buf[cut - 1] == '\r')
+		cut--;
 	rc = deliver(l, cut, fn, payload);
 	memmove(l->buf, l->buf + cut, l->len - cut);
 	l->len -= cut;
@@ -80,13 +83,13 @@ static int deliver_piece(dtn__lines *l, dtn__line_fn fn, void *payload)
 static int end_line(dtn__lines *l, dtn__line_fn fn, void *payload)
 {
 	size_t n = l->len;
-	bool seen = l->line == l->skip_lines && l->skip_bytes && l->off <= l->skip_bytes;
 	int rc = 0;
 
 	if (n && l->buf[n - 1] == '\r')
 		n--;
-	/* a line delivered whole in pieces before a restart is not delivered again */
-	if (!(seen && l->len == 0))
+	/* A line whose bytes all went out in pieces (before a restart or not) is complete: its
+	 * newline adds no empty line. An empty line (no bytes at all) is still delivered. */
+	if (!(l->off > l->len && n == 0))
 		rc = deliver(l, n, fn, payload);
 	l->line++;
 	l->off = 0;

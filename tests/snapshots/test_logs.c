@@ -58,6 +58,20 @@ static void test_snapshots_logs__lines_split_and_bounded(void **state)
 	dtn__lines_free(&l);
 }
 
+/* A line exactly as long as the bound is one line, not a line and an empty one; a CRLF cut
+ * between its CR and LF loses the CR; a lone CRLF is still an empty line. */
+static void test_snapshots_logs__line_of_the_bound_adds_no_empty_line(void **state)
+{
+	dtn__lines l;
+	collected c = {0};
+
+	(void)state;
+	assert_int_equal(dtn__lines_init(&l, 8), 0);
+	feed(&l, "abcdefgh\nx\nabcdefg\r\n\r\ny\n", &c);
+	assert_string_equal(c.text, "abcdefgh|x|abcdefg||y|");
+	dtn__lines_free(&l);
+}
+
 static void test_snapshots_logs__pieces_never_cut_utf8(void **state)
 {
 	dtn__lines l;
@@ -327,6 +341,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshots_logs__lines_split_and_bounded),
+		cmocka_unit_test(test_snapshots_logs__line_of_the_bound_adds_no_empty_line),
 		cmocka_unit_test(test_snapshots_logs__pieces_never_cut_utf8),
 		cmocka_unit_test(test_snapshots_logs__restart_skips_what_was_delivered),
 		cmocka_unit_test(test_snapshots_logs__callback_stop),
