@@ -67,6 +67,7 @@ typedef struct xfer {
 	bool read_started;       /* the read callback was called: rewind before replaying */
 	bool delivered;          /* on_data got bytes: never replayed */
 	bool cancelled, idle, user_stop, nomem;
+	bool deadline_capped;    /* the last attempt's limit was the request's deadline */
 	/* the result */
 	int rc;
 	dtn_error err;
@@ -116,7 +117,7 @@ int64_t dtn__http_now_ms(void)
 #define now_ms dtn__http_now_ms
 
 /* The attempt's whole-transfer limit: its own timeout, cut to what is left of the deadline. */
-static long attempt_timeout(const xfer *x)
+static long attempt_timeout(xfer *x)
 {
 	long t = x->req.timeout_ms ? x->req.timeout_ms : x->http->timeout_ms;
 	int64_t left;
@@ -126,7 +127,8 @@ static long attempt_timeout(const xfer *x)
 	left = x->req.deadline_ms - now_ms();
 	if (left < 1)
 		left = 1;
-	return t <= 0 || left < t ? (long)left : t;
+	x->deadline_capped = t <= 0 || left < t;
+	return x->deadline_capped ? (long)left : t;
 }
 
 static uint64_t next_random(dtn__http *http)
@@ -270,6 +272,7 @@ void dtn__http_response_clear(dtn__http_response *response)
 	dtn__strv_free(&response->headers);
 	response->status = 0;
 	response->attempts = 0;
+	response->deadline_hit = false;
 }
 
 const char *dtn__http_response_header(const dtn__http_response *response, const char *name)
@@ -864,6 +867,7 @@ static void finish(xfer *x, enum outcome o, CURLcode cc)
 			m, u, n, s, reason(x, cc, why, sizeof(why)));
 		break;
 	case OUT_TIMEOUT:
+		x->resp->deadline_hit = x->deadline_capped;
 		x->rc = dtn__error_set(err, DTN_ETIMEOUT, "%s %s timed out after %ld ms (%d attempt%s)",
 			m, u, timeout, n, s);
 		break;
@@ -918,6 +922,7 @@ static void attempt_done(xfer *x, CURLcode cc)
 		delay = ra > http->backoff_max_ms ? http->backoff_max_ms : ra;
 	if (x->req.deadline_ms > 0 && now_ms() + delay >= x->req.deadline_ms) {
 		/* the retry would begin after the deadline: this attempt's outcome is final */
+		x->deadline_capped = true;
 		finish(x, o, cc);
 		return;
 	}

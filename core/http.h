@@ -118,9 +118,11 @@ typedef struct dtn__http_response {
 	dtn__buf body;            /* the collected body (NUL-terminated) */
 	dtn__strv headers;        /* "name: value" lines of the final response */
 	int attempts;
+	/* The request failed with DTN_ETIMEOUT because its deadline_ms came, not its timeout. */
+	bool deadline_hit;
 } dtn__http_response;
 
-#define DTN__HTTP_RESPONSE_INIT {0, DTN__BUF_INIT, {NULL, 0, 0}, 0}
+#define DTN__HTTP_RESPONSE_INIT {0, DTN__BUF_INIT, {NULL, 0, 0}, 0, false}
 
 /* Milliseconds on the monotonic clock, for deadline_ms. */
 int64_t dtn__http_now_ms(void);

@@ -445,7 +445,7 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 					       .deadline_ms = c->deadline_ms},
 			  &r, err);
 	/* a request cut short by the overall deadline reports the deadline */
-	if (rc == DTN_ETIMEOUT && c->deadline_ms && dtn__now_ms() >= c->deadline_ms)
+	if (rc == DTN_ETIMEOUT && r.deadline_hit)
 		rc = dtn__error_set(err, DTN_ETIMEOUT, "the time limit of %ld s ran out",
 				    (c->timeout_ms + 999) / 1000);
 	if (rc < 0)

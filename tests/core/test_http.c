@@ -801,6 +801,7 @@ static void test_core_http__deadline(void **state)
 	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "GET", .url = url("/d"),
 		.deadline_ms = dtn__http_now_ms() + 150}, &r, &err), DTN_ETIMEOUT);
 	assert_int_equal(r.attempts, 1);
+	assert_true(r.deadline_hit);
 	dtn__http_response_clear(&r);
 	/* A POST that timed out on a kept-alive connection was sent: it is never sent again. */
 	SCRIPT({REPLY, 200, NULL, "fast", 0}, {REPLY, 200, NULL, "late", 3000},
@@ -809,6 +810,7 @@ static void test_core_http__deadline(void **state)
 	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "POST", .url = url("/p"),
 		.timeout_ms = 100}, &r, &err), DTN_ETIMEOUT);
 	assert_int_equal(r.attempts, 1);
+	assert_false(r.deadline_hit);
 	dtn__http_response_clear(&r);
 	dtn__http_free(h);
 }
