@@ -130,7 +130,8 @@ static void identify(const char *dir, const char *local, bool is_dir, char hash[
 		*keep = id;
 	else
 		dtn_context_id_free(id);
-	dtn_builder_save_cache(b, &err);
+	if (dtn_builder_save_cache(b, &err) < 0)
+		fail_msg("saving the cache: %s", err.message);
 	dtn_image_free(img);
 	dtn_builder_free(b);
 }
@@ -685,7 +686,9 @@ static void test_builder_walk__cache_hits(void **state)
 	(void)state;
 	tu_write(top, "cached/one.txt", "1\n");
 	tu_write(top, "cached/two/three.txt", "3\n");
-	sleep(3); /* the cache refuses files changed in the last two seconds */
+	/* the cache refuses files changed in the last two seconds */
+	tu_wait_older(top, "cached/one.txt", DTN__CACHE_RACY_SECONDS);
+	tu_wait_older(top, "cached/two/three.txt", DTN__CACHE_RACY_SECONDS);
 	identify(top, "cached", true, hash1, &code, &id);
 	assert_int_equal(code, 0);
 	assert_int_equal(id->cache_hits, 0);
@@ -754,7 +757,8 @@ static void test_builder_walk__cache_beyond_budget(void **state)
 		}
 	tu_write(top, "big/top.txt", "top\n");
 	tu_write(top, "single.txt", "one file\n");
-	sleep(3); /* the cache refuses files changed in the last two seconds */
+	/* the cache refuses files changed in the last two seconds; single.txt was written last */
+	tu_wait_older(top, "single.txt", DTN__CACHE_RACY_SECONDS);
 	img = image_of(top, "big", true);
 	dtn_image_add_local_file(img, "single.txt", "/one.txt");
 

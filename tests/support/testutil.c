@@ -103,6 +103,28 @@ void tu_write(const char *dir, const char *name, const char *text)
 	}
 }
 
+void tu_wait_older(const char *dir, const char *name, int seconds)
+{
+	const struct timespec tick = {.tv_nsec = 100 * 1000 * 1000};
+	char path[PATH_MAX];
+	struct stat st;
+	time_t newest;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (stat(path, &st) < 0) {
+		perror(path);
+		abort();
+	}
+	newest = st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
+	for (int waited = 0; time(NULL) <= newest + seconds; waited++) {
+		if (waited >= 600) {
+			fprintf(stderr, "%s: the clock stays behind its timestamps\n", path);
+			abort();
+		}
+		nanosleep(&tick, NULL);
+	}
+}
+
 const char *tu_data_dir(void)
 {
 	const char *d = getenv("DTN_TEST_DATA");

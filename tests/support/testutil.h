@@ -25,6 +25,12 @@ const char *tu_mkdtemp(void);
 void tu_rmtree(const char *path);
 /* Writes `text` to dir/name, creating parent directories; aborts the test on failure. */
 void tu_write(const char *dir, const char *name, const char *text);
+/*
+ * Waits until the clock is more than `seconds` past dir/name's mtime and ctime, as the digest
+ * cache's rule for recent changes sees them. A bare sleep is not enough: it can end early, and
+ * the clock can be set back while it runs. Aborts the test after a minute.
+ */
+void tu_wait_older(const char *dir, const char *name, int seconds);
 /* The test data directory ($DTN_TEST_DATA, else tests/data). */
 const char *tu_data_dir(void);
 
