@@ -185,6 +185,9 @@ int dtn__dotenv_parse(dtn__dotenv *out, const char *text, size_t len, const char
 	dtn__buf key = DTN__BUF_INIT;
 	int rc = 0;
 
+	/* a byte-order mark some editors write is not part of the first key */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		ps.p += 3;
 	while (ps.p < ps.end && rc == 0) {
 		const char *start;
 		int line;

@@ -80,6 +80,24 @@ static void test_snapshots_config__dotenv_forms(void **state)
 	dtn__dotenv_clear(&env);
 }
 
+/* A byte-order mark before the first key leaves the key whole; one anywhere else is not skipped. */
+static void test_snapshots_config__dotenv_byte_order_mark(void **state)
+{
+	dtn__dotenv env;
+	warnings w = {0};
+
+	(void)state;
+	parse(&env, "\xef\xbb\xbf" "DAYTONA_API_KEY=k\nDAYTONA_TARGET=us\n", &w);
+	assert_string_equal(dtn__dotenv_get(&env, "DAYTONA_API_KEY"), "k");
+	assert_string_equal(dtn__dotenv_get(&env, "DAYTONA_TARGET"), "us");
+	assert_int_equal(w.n, 0);
+	dtn__dotenv_clear(&env);
+	parse(&env, "DAYTONA_TARGET=us\n\xef\xbb\xbf" "DAYTONA_API_KEY=k\n", &w);
+	assert_null(dtn__dotenv_get(&env, "DAYTONA_API_KEY"));
+	assert_int_equal(w.n, 1);
+	dtn__dotenv_clear(&env);
+}
+
 static void test_snapshots_config__dotenv_malformed_lines_warn_without_values(void **state)
 {
 	dtn__dotenv env;
@@ -319,6 +337,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_snapshots_config__dotenv_forms, setup),
+		cmocka_unit_test_setup(test_snapshots_config__dotenv_byte_order_mark, setup),
 		cmocka_unit_test_setup(test_snapshots_config__dotenv_malformed_lines_warn_without_values,
 				       setup),
 		cmocka_unit_test_setup(test_snapshots_config__precedence, setup),
