@@ -158,7 +158,7 @@ char *dtn__otel_percent_decode(const char *s, size_t n)
 			return NULL;
 		}
 		int hi = hexdigit(s[i + 1]), lo = hexdigit(s[i + 2]);
-		if (hi < 0 || lo < 0) {
+		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
 			dtn__free(out);
 			return NULL;
 		}
@@ -207,8 +207,9 @@ static int header_item(dtn__strv *out, const char *item, size_t len)
 	val = value;
 	vlen = strlen(value);
 	trim(&val, &vlen);
+	/* a field value holds no control character but the tab (RFC 9110 §5.5) */
 	for (size_t i = 0; i < vlen; i++)
-		if (val[i] == '\r' || val[i] == '\n') {
+		if (((unsigned char)val[i] < 0x20 && val[i] != '\t') || val[i] == 0x7f) {
 			dtn__free(value);
 			return 1;
 		}

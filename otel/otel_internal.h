@@ -150,7 +150,10 @@ int dtn__otel_parse_headers(dtn__strv *out, const char *value, int *bad);
  */
 int dtn__otel_parse_resource(dtn__oattr **out, const char *value);
 
-/* Percent-decodes s[0..n) into fresh memory ('+' kept); NULL on a bad escape or no memory. */
+/*
+ * Percent-decodes s[0..n) into fresh memory ('+' kept); NULL on a bad escape, on "%00" (a C
+ * string cannot hold it, and cutting the value there would send something else) or no memory.
+ */
 char *dtn__otel_percent_decode(const char *s, size_t n);
 
 /* ---- spans ---- */

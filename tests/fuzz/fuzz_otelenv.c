@@ -125,6 +125,11 @@ static void parse_alone(size_t which, const char *value, size_t len)
 	if (strstr(names[which], "HEADERS")) {
 		if (dtn__otel_parse_headers(&headers, value, &bad) != 0 || bad < 0)
 			__builtin_trap();
+		/* no header line carries a control character but the tab */
+		for (size_t i = 0; i < headers.len; i++)
+			for (const char *c = headers.items[i]; *c; c++)
+				if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+					__builtin_trap();
 		dtn__strv_free(&headers);
 	} else if (strcmp(names[which], "OTEL_RESOURCE_ATTRIBUTES") == 0) {
 		int rc = dtn__otel_parse_resource(&attrs, value);

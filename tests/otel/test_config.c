@@ -105,6 +105,8 @@ static void test_otel_config__headers(void **state)
 	 * a value with a line break */
 	assert_headers("novalue,=x,bad key=1,k=%zz,ok=1,inj=a%0d%0aX: y,",
 		       DTN_STRV("ok: 1"), 5);
+	/* a NUL would cut the value short, other control characters are no field value; a tab is */
+	assert_headers("a=sec%00ret,b=x%1by,c=x\x7fy,d=x%09y", DTN_STRV("d: x\ty"), 3);
 	assert_headers("", (const char *const[]){NULL}, 0);
 }
 
@@ -123,6 +125,8 @@ static void test_otel_config__resource_attributes(void **state)
 	assert_null(list);
 	assert_int_equal(dtn__otel_parse_resource(&list, "a=%zz"), DTN_EINVAL);
 	assert_int_equal(dtn__otel_parse_resource(&list, "=v"), DTN_EINVAL);
+	assert_int_equal(dtn__otel_parse_resource(&list, "a=x%00y"), DTN_EINVAL);
+	assert_null(list);
 }
 
 static void test_otel_config__off_without_configuration(void **state)
