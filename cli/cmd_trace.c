@@ -94,9 +94,77 @@ static const char *string_attr(json_t *attrs, const char *key)
 	return NULL;
 }
 
+/*
+ * A string of the file as it may reach a terminal: each control character (C0, DEL, C1) and
+ * each mark that reorders text (bidirectional embeddings, overrides and isolates) is written
+ * as an escape (\x1b, \u202e), so a crafted file can neither move the cursor nor make a line
+ * read differently from what it holds; a byte that is not UTF-8 is escaped the same way. NULL
+ * for NULL or when memory runs out.
+ */
+static char *shown(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *out, *o;
+
+	if (!s || !(out = malloc(strlen(s) * 6 + 1)))
+		return NULL;
+	o = out;
+	while (*u) {
+		unsigned cp = *u, len = 1;
+
+		if (*u >= 0xc0 && *u < 0xf8) {
+			len = *u >= 0xf0 ? 4 : *u >= 0xe0 ? 3 : 2;
+			cp = *u & (0x3f >> (len - 1));
+			for (unsigned i = 1; i < len && cp < 0x110000; i++)
+				cp = (u[i] & 0xc0) == 0x80 ? cp << 6 | (u[i] & 0x3f) : 0x110000;
+		}
+		if (cp >= 0x110000 || (cp >= 0x80 && len == 1)) {
+			/* not UTF-8 (only in jansson's messages): the byte alone, escaped */
+			len = 1;
+			o += sprintf(o, "\\x%02x", *u);
+		} else if (cp < 0x20 || cp == 0x7f) {
+			o += sprintf(o, "\\x%02x", cp);
+		} else if ((cp >= 0x80 && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
+			   (cp >= 0x2066 && cp <= 0x2069)) {
+			o += sprintf(o, "\\u%04x", cp);
+		} else {
+			memcpy(o, u, len);
+			o += len;
+		}
+		u += len;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The columns a shown string takes: one per character. */
+static int columns(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* The bytes of s's first `cols` characters. */
+static size_t first_columns(const char *s, int cols)
+{
+	size_t i = 0;
+
+	for (; s[i]; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80 && cols-- == 0)
+			break;
+	return i;
+}
+
 static void bad(tfile *f, int line, const char *what)
 {
-	cli_error("trace show: %s:%d: %s", f->name, line, what);
+	/* jansson's messages quote the text near the error, which is the file's */
+	char *clean = shown(what);
+
+	cli_error("trace show: %s:%d: %s", f->name, line, clean ? clean : what);
+	free(clean);
 	f->bad_lines++;
 }
 
@@ -127,9 +195,15 @@ static bool add_span(tfile *f, json_t *js, const char *service, int line)
 		f->v = v;
 		f->cap = cap;
 	}
-	s.name = strdup(name);
-	s.error_type = et ? strdup(et) : NULL;
-	s.service = service ? strdup(service) : NULL;
+	s.name = shown(name);
+	s.error_type = shown(et);
+	s.service = shown(service);
+	if (!s.name || (et && !s.error_type) || (service && !s.service)) {
+		free(s.name);
+		free(s.error_type);
+		free(s.service);
+		return false;
+	}
 	f->v[f->n++] = s;
 	return true;
 }
@@ -245,17 +319,23 @@ static void draw_span(const tfile *f, const style *st, uint64_t t0, uint64_t tot
 		      int depth, bool orphan)
 {
 	const tspan *s = &f->v[i];
-	char off[32], dur[32], name[512];
-	int indent = depth * 2, len;
+	char off[32], dur[32];
+	/* deep spans keep room for a character and the dots */
+	int indent = depth * 2 < st->name_width - 4 ? depth * 2 : st->name_width - 4;
+	int cols = indent + columns(s->name), room = st->name_width - indent;
 
 	fmt_dur(off, sizeof(off), s->start - t0);
 	fmt_dur(dur, sizeof(dur), s->end - s->start);
-	len = snprintf(name, sizeof(name), "%*s%s", indent, "", s->name);
-	if (len > st->name_width) {
-		memcpy(name + st->name_width - 3, "...", 4);
+	printf("%s+%-11s%s %11s  %*s", st->color ? "\033[2m" : "", off,
+	       st->color ? "\033[0m" : "", dur, indent, "");
+	if (cols > st->name_width) {
+		/* cut between characters, never inside one */
+		printf("%.*s...", (int)first_columns(s->name, room - 3), s->name);
+		cols = st->name_width;
+	} else {
+		fputs(s->name, stdout);
 	}
-	printf("%s+%-11s%s %11s  %-*s ", st->color ? "\033[2m" : "", off,
-	       st->color ? "\033[0m" : "", dur, st->name_width, name);
+	printf("%*s ", st->name_width - cols, "");
 	draw_bar(st, t0, total, s);
 	if (s->status == 2)
 		printf(" %sERROR%s%s%s", st->color ? "\033[31m" : "", s->error_type ? " " : "",
@@ -354,7 +434,7 @@ static void draw_trace(tfile *f, style *st, size_t from, size_t to, tspan **ids,
 	int widest = 0;
 
 	for (size_t i = from; i < to; i++) {
-		int w = (int)strlen(f->v[i].name);
+		int w = columns(f->v[i].name);
 		if (f->v[i].end > t1)
 			t1 = f->v[i].end;
 		if (!service)

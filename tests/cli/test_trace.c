@@ -421,6 +421,73 @@ static void test_cli_trace__show_draws_deep_nesting(void **state)
 	tu_run_free(&r);
 }
 
+/* The character column of the first '|' on the line of buf that holds p. */
+static int bar_column(const char *buf, const char *p)
+{
+	const char *c;
+	int n = 0;
+
+	assert_non_null(p);
+	while (*p == '\n')
+		p++;
+	while (p > buf && p[-1] != '\n')
+		p--;
+	for (c = p; *c && *c != '|' && *c != '\n'; c++)
+		n += ((unsigned char)*c & 0xc0) != 0x80;
+	assert_int_equal(*c, '|');
+	return n;
+}
+
+/*
+ * Strings of the file cannot drive the terminal: control characters and marks that reorder
+ * text are shown as escapes, names long enough to be cut are cut between characters, and
+ * columns count characters, not bytes.
+ */
+static void test_cli_trace__show_escapes_what_the_file_says(void **state)
+{
+	static const char hostile[] =
+		"{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+		"\"value\":{\"stringValue\":\"svc\\u001b]0;owned\\u0007\"}}]},\"scopeSpans\":[{\"spans\":["
+		"{\"traceId\":\"44444444444444444444444444444444\",\"spanId\":\"0000000000000001\","
+		"\"name\":\"clear\\u001b[2Jscreen\\u009b1m\\u202egnp.exe\",\"startTimeUnixNano\":\"0\","
+		"\"endTimeUnixNano\":\"1000\",\"status\":{\"code\":2},\"attributes\":[{\"key\":"
+		"\"error.type\",\"value\":{\"stringValue\":\"bad\\r\\nline\"}}]},"
+		"{\"traceId\":\"44444444444444444444444444444444\",\"spanId\":\"0000000000000002\","
+		"\"parentSpanId\":\"0000000000000001\",\"name\":\"\u00e9t\u00e9 "
+		"\u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 "
+		"\u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 "
+		"\u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9 \u00e9t\u00e9\",\"startTimeUnixNano\":\"0\","
+		"\"endTimeUnixNano\":\"500\"},"
+		"{\"traceId\":\"44444444444444444444444444444444\",\"spanId\":\"0000000000000003\","
+		"\"parentSpanId\":\"0000000000000001\",\"name\":\"\u00e9\u00e9\","
+		"\"startTimeUnixNano\":\"500\",\"endTimeUnixNano\":\"1000\"}"
+		"]}]}]}\n";
+	const char *line, *end;
+	tu_run r;
+
+	(void)state;
+	tu_write(dir, "hostile.jsonl", hostile);
+	snprintf(trace, sizeof(trace), "%s/hostile.jsonl", dir);
+	r = run(DTN_STRV("trace", "show", trace, "--width", "10"));
+	assert_int_equal(r.status, 0);
+	for (const char *c = r.out; *c; c++)
+		assert_true((unsigned char)*c >= 0x20 || *c == '\n');
+	assert_null(strstr(r.out, "\xc2\x9b"));
+	assert_null(strstr(r.out, "\xe2\x80\xae"));
+	assert_non_null(strstr(r.out, "svc\\x1b]0;owned\\x07"));
+	assert_non_null(strstr(r.out, "clear\\x1b[2Jscreen\\u009b1m\\u202egnp.exe"));
+	assert_non_null(strstr(r.out, "ERROR bad\\x0d\\x0aline"));
+	/* the long name is cut to the widest column (56) between two characters */
+	assert_non_null(line = strstr(r.out, "  \xc3\xa9t\xc3\xa9 "));
+	assert_non_null(end = strstr(line, "... |"));
+	assert_true((end[-1] & 0xc0) != 0xc0); /* no lead byte without its continuation */
+	/* every bar starts in the same column, counted in characters */
+	assert_int_equal(bar_column(r.out, strstr(r.out, "\n+")), bar_column(r.out, line));
+	assert_int_equal(bar_column(r.out, strstr(r.out, "  \xc3\xa9\xc3\xa9 ")),
+			 bar_column(r.out, line));
+	tu_run_free(&r);
+}
+
 /* A dry run says so on the root span. */
 static void test_cli_trace__dry_run_on_the_root(void **state)
 {
@@ -476,6 +543,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_reads_what_was_written, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__show_escapes_what_the_file_says,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_deep_nesting, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__dry_run_on_the_root, setup, teardown),
