@@ -490,6 +490,46 @@ static void test_snapshots_s3__bad_secret(void **state)
 	fixture_free(f);
 }
 
+/*
+ * An error answer that echoes the credentials back (as a proxy or a misconfigured store may:
+ * the session token, the secret, the signature it computed) has them redacted, and stays one
+ * line, whatever control characters it holds.
+ */
+static void test_snapshots_s3__echoed_credentials_redacted(void **state)
+{
+	fixture *f = fixture_new();
+	const char *sig = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char *message, *rule;
+	dtn_error err = {0};
+	json_t *j;
+	bool found;
+
+	(void)state;
+	assert_non_null(f->pa.session_token);
+	message = dtn__aprintf("token %s secret %s\r\nsignature %s\x1b[2J end", f->pa.session_token,
+			       f->pa.secret, sig);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i}", "server", "s3", "method", "GET",
+		      "path", "list-type=2", "action", "status", "status", 403, "code",
+		      "SignatureDoesNotMatch", "message", message, "times", 1);
+	assert_non_null(rule = json_dumps(j, 0));
+	json_decref(j);
+	tu_server_fault(&tu_srv, rule);
+	assert_int_equal(dtn__s3_exists(f->s3, "x/", &found, &err), DTN_EAUTH);
+	remember(&err);
+	assert_non_null(strstr(err.message, ": 403 SignatureDoesNotMatch: token [redacted] secret "
+					    "[redacted]"));
+	assert_non_null(strstr(err.message, "signature [redacted]"));
+	assert_non_null(strstr(err.message, " end"));
+	assert_null(strstr(err.message, f->pa.session_token));
+	assert_null(strstr(err.message, f->pa.secret));
+	assert_null(strstr(err.message, sig));
+	for (const char *c = err.message; *c; c++)
+		assert_true((unsigned char)*c >= 0x20);
+	free(rule);
+	dtn__free(message);
+	fixture_free(f);
+}
+
 /* A server without region in push-access: us-east-1, which the server signs for. */
 static void test_snapshots_s3__push_access_without_region(void **state)
 {
@@ -584,6 +624,7 @@ int main(void)
 		T(test_snapshots_s3__failed_part_aborts),
 		T(test_snapshots_s3__cancel_aborts),
 		T(test_snapshots_s3__bad_secret),
+		T(test_snapshots_s3__echoed_credentials_redacted),
 		T(test_snapshots_s3__push_access_without_region),
 		T(test_snapshots_s3__allocation_failures),
 		T(test_snapshots_s3__no_secrets_in_errors),
