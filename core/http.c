@@ -85,6 +85,7 @@ struct dtn__http {
 	int max_attempts;
 	long backoff_ms;
 	long backoff_max_ms;
+	long retry_after_max_ms;
 	char *user_agent;
 	const volatile int *cancel;
 	dtn__http_observer observer;
@@ -456,7 +457,7 @@ static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl
 
 int dtn__http_new(dtn__http **out, const dtn__http_opts *opts)
 {
-	static const dtn__http_opts none = {1, 0, 0, 0, 0, 0, NULL, NULL, NULL};
+	static const dtn__http_opts none = {.version = 1};
 	dtn__http *http;
 
 	*out = NULL;
@@ -472,6 +473,7 @@ int dtn__http_new(dtn__http **out, const dtn__http_opts *opts)
 	http->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 4;
 	http->backoff_ms = opts->backoff_ms > 0 ? opts->backoff_ms : 250;
 	http->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 8000;
+	http->retry_after_max_ms = opts->retry_after_max_ms > 0 ? opts->retry_after_max_ms : 60000;
 	http->cancel = opts->cancel;
 	if (opts->observer) {
 		http->observer = *opts->observer;
@@ -819,8 +821,10 @@ static bool should_retry(xfer *x, enum outcome o)
 	case OUT_IDLE:
 		return idempotent(&x->req);
 	case OUT_RESPONSE:
-		return idempotent(&x->req) && (x->status == 429 || x->status == 502 ||
-					       x->status == 503 || x->status == 504);
+		/* a 429 was refused before anything was done, whatever the method */
+		return x->status == 429 || (idempotent(&x->req) && (x->status == 502 ||
+								     x->status == 503 ||
+								     x->status == 504));
 	default:
 		return false;
 	}
@@ -918,8 +922,14 @@ static void attempt_done(xfer *x, CURLcode cc)
 		return;
 	}
 	delay = backoff_delay(http, x->attempts);
-	if (o == OUT_RESPONSE && (ra = retry_after_ms(x->resp)) > delay)
-		delay = ra > http->backoff_max_ms ? http->backoff_max_ms : ra;
+	ra = o == OUT_RESPONSE ? retry_after_ms(x->resp) : -1;
+	if (ra > http->retry_after_max_ms) {
+		/* never sooner than asked: a wait longer than allowed leaves the answer final */
+		finish(x, o, cc);
+		return;
+	}
+	if (ra > delay)
+		delay = ra;
 	if (x->req.deadline_ms > 0 && now_ms() + delay >= x->req.deadline_ms) {
 		/* the retry would begin after the deadline: this attempt's outcome is final */
 		x->deadline_capped = true;

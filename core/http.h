@@ -64,12 +64,15 @@ typedef struct dtn__http_opts {
 	long timeout_ms;          /* default per-request timeout; 0: 60 s */
 	int max_attempts;         /* 0: 4 (one try and three retries) */
 	long backoff_ms;          /* first retry delay; 0: 250 ms, doubled each retry, +0-25% jitter */
-	long backoff_max_ms;      /* 0: 8 s; also the cap on an honoured Retry-After */
+	long backoff_max_ms;      /* 0: 8 s */
 	const char *user_agent;   /* NULL: "dtn-build/<version>" */
 	/* Checked between transfers and while one runs; when it reads non-zero the request
 	 * stops with DTN_EINTR. May be NULL. */
 	const volatile int *cancel;
 	const dtn__http_observer *observer; /* may be NULL; copied */
+	/* The longest Retry-After waited for; 0: 60 s. A retry never starts before the time the
+	 * server asked for: when it asks for longer, its answer is the response. */
+	long retry_after_max_ms;
 } dtn__http_opts;
 
 /* How the request body is given: not at all, as bytes, or by a read callback. */

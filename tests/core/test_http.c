@@ -729,27 +729,50 @@ static void test_core_http__dropped_get_retried(void **state)
 	dtn__http_free(h);
 }
 
-/* 429: the longest Retry-After(-name) is waited for, up to backoff_max_ms. */
+/*
+ * 429: the longest Retry-After(-name) is waited for, even beyond backoff_max_ms, and a retry
+ * never starts sooner: when the server asks for more than retry_after_max_ms, its 429 is the
+ * answer. A 429 is retried whatever the method (the request was refused, not run).
+ */
 static void test_core_http__retry_after(void **state)
 {
 	obs_log o = {0};
 	dtn__http *h;
 	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
 	dtn__http_observer obs = {obs_begin, obs_end, obs_retry, &o};
+	int64_t t0;
 
 	(void)state;
 	assert_int_equal(dtn__http_new(&h, &(dtn__http_opts){.version = 1, .backoff_ms = 1,
-		.backoff_max_ms = 1500, .observer = &obs}), 0);
+		.backoff_max_ms = 10, .retry_after_max_ms = 1500, .observer = &obs}), 0);
 	SCRIPT({REPLY, 429, "Retry-After-authenticated: 1\r\nX-RateLimit-Remaining: 0\r\n",
 			"slow down", 0},
-		{REPLY, 429, "Retry-After: 0\r\nRetry-After-sandbox-create: 7\r\n", "slow", 0},
-		{REPLY, 200, NULL, "ok", 0});
+		{REPLY, 429, "Retry-After: 0\r\nRetry-After-sandbox-create: 7\r\n", "slow", 0});
+	t0 = dtn__http_now_ms();
 	assert_int_equal(get(h, "/api/snapshots", &r, NULL), 0);
+	assert_true(dtn__http_now_ms() - t0 >= 1000);
+	assert_int_equal(r.status, 429);
+	assert_string_equal(r.body.data, "slow");
+	assert_int_equal(r.attempts, 2);
+	assert_int_equal(o.retries, 1);
+	assert_int_equal(o.delay[0], 1000); /* asked for 1 s: more than backoff_max_ms */
+	dtn__http_response_clear(&r);
+
+	/* a POST refused with 429 is sent again once the wait is over; a 503 one is not */
+	SCRIPT({REPLY, 429, "Retry-After-sandbox-create: 1\r\n", "later", 0},
+		{REPLY, 200, NULL, "made", 0}, {REPLY, 503, NULL, "busy", 0},
+		{REPLY, 200, NULL, "made", 0});
+	t0 = dtn__http_now_ms();
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "POST",
+		.url = url("/api/sandbox"), .body = "{}", .body_len = 2}, &r, NULL), 0);
+	assert_true(dtn__http_now_ms() - t0 >= 1000);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(r.attempts, 3);
-	assert_int_equal(o.retries, 2);
-	assert_int_equal(o.delay[0], 1000);
-	assert_int_equal(o.delay[1], 1500); /* 7 s asked, capped */
+	assert_int_equal(r.attempts, 2);
+	assert_int_equal(o.delay[1], 1000);
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "POST",
+		.url = url("/api/sandbox"), .body = "{}", .body_len = 2}, &r, NULL), 0);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(r.attempts, 1);
 	dtn__http_response_clear(&r);
 	obs_free(&o);
 	dtn__http_free(h);
