@@ -148,12 +148,43 @@ static int copy_data(struct archive *in, struct archive *out)
 	return r == ARCHIVE_EOF ? ARCHIVE_OK : r;
 }
 
+/*
+ * Notes an entry whose set-user-ID or set-group-ID bit is set: libarchive drops these bits when
+ * it does not restore owners, and sets a directory's mode only when the archive is closed. The
+ * note is the mode in octal followed by the (absolute) path.
+ */
+static int note_special(dtn__strv *special, struct archive_entry *ae)
+{
+	mode_t mode = archive_entry_mode(ae);
+
+	if (!(mode & (S_ISUID | S_ISGID)) || (!S_ISREG(mode) && !S_ISDIR(mode)))
+		return 0;
+	return dtn__strv_push_owned(special, dtn__aprintf("%o%s", (unsigned)(mode & 07777),
+							  archive_entry_pathname(ae)));
+}
+
+/* Gives the noted entries their whole mode back, once extraction is over. */
+static int restore_special(const dtn__strv *special, const dtn_context *ctx, dtn_error *err)
+{
+	for (size_t i = 0; i < special->len; i++) {
+		char *path;
+		mode_t mode = (mode_t)strtoul(special->items[i], &path, 8);
+
+		if (chmod(path, mode) != 0)
+			return dtn__error_set(err, DTN_EIO, "cannot lay out context %s in the build "
+					      "directory: cannot set the mode of %s: %s",
+					      ctx->source, path, strerror(errno));
+	}
+	return 0;
+}
+
 static int extract(const char *tar, const char *top, const dtn_context *ctx, dtn_error *err)
 {
 	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
 	struct archive_entry *ae;
 	int r = ARCHIVE_OK, rc = 0;
 	struct archive *failed = NULL;
+	dtn__strv special = {0};
 
 	if (!in || !out) {
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
@@ -169,6 +200,10 @@ static int extract(const char *tar, const char *top, const dtn_context *ctx, dtn
 	while ((r = archive_read_next_header(in, &ae)) == ARCHIVE_OK) {
 		if ((rc = reroot(ae, top, err)) < 0)
 			goto done;
+		if (note_special(&special, ae) < 0) {
+			rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
+			goto done;
+		}
 		if (archive_write_header(out, ae) < ARCHIVE_OK ||
 		    copy_data(in, out) < ARCHIVE_OK || archive_write_finish_entry(out) < ARCHIVE_OK) {
 			failed = (archive_errno(out) || archive_error_string(out)) ? out : in;
@@ -179,6 +214,8 @@ static int extract(const char *tar, const char *top, const dtn_context *ctx, dtn
 		failed = in;
 	else if (archive_write_close(out) != ARCHIVE_OK)
 		failed = out;
+	else
+		rc = restore_special(&special, ctx, err);
 done:
 	if (failed)
 		rc = dtn__error_set(err, DTN_EIO, "cannot lay out context %s in the build directory: "
@@ -186,6 +223,7 @@ done:
 				    archive_error_string(failed) : "unknown error");
 	archive_read_free(in);
 	archive_write_free(out);
+	dtn__strv_free(&special);
 	return rc;
 }
 

@@ -126,6 +126,12 @@ static int setup(void **st)
 	path_of(p, sizeof(p), "proj/app/link");
 	if (symlink("main.sh", p) != 0)
 		return -1;
+	tu_write(top, "proj/app/suid", "#!/bin/sh\n");
+	path_of(p, sizeof(p), "proj/app/suid");
+	chmod(p, 04755);
+	tu_write(top, "proj/app/shared/f", "in a set-group-ID directory\n");
+	path_of(p, sizeof(p), "proj/app/shared");
+	chmod(p, 02775);
 	return 0;
 }
 
@@ -359,6 +365,14 @@ static void test_builder_local__lays_out_contexts_and_runs_engine(void **st)
 	path_of(p, sizeof(p), "state/context/app/link");
 	assert_int_equal(lstat(p, &sb), 0);
 	assert_true(S_ISLNK(sb.st_mode));
+	/* set-user-ID and set-group-ID bits are kept, on files and directories (extraction drops
+	 * them when the files are not owned as the archive says: for any user but root) */
+	path_of(p, sizeof(p), "state/context/app/suid");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 04755);
+	path_of(p, sizeof(p), "state/context/app/shared");
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 02775);
 	path_of(p, sizeof(p), "state/context/notes.txt");
 	assert_file_is(p, "notes\n");
 	path_of(p, sizeof(p), "state/context/app/debug.log");
