@@ -194,6 +194,13 @@ int64_t dtn__logstream_last_data(dtn__logstream *s);
 /* Whether the callback asked to stop. */
 bool dtn__logstream_stopped(dtn__logstream *s);
 /*
+ * For a followed stream once the build is final: when it did not come to its end (it was cut,
+ * dropped or given up), the log is read once more from its beginning without following, and
+ * only what was not delivered yet is delivered. 1 when that read started (wait for
+ * dtn__logstream_done, then finish), 0 when there is nothing to read again.
+ */
+int dtn__logstream_reread(dtn__logstream *s);
+/*
  * Cuts the stream if it still runs, waits for its thread and frees it. Returns DTN_EUSER when
  * the callback asked to stop; when the stream was given up (it could not be opened or kept
  * dropping), that error if `strict`, else a warning and 0. Accepts NULL.

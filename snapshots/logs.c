@@ -155,6 +155,7 @@ void dtn__lines_restart(dtn__lines *l)
 struct dtn__logstream {
 	dtn_daytona *c;
 	dtn__http *http;
+	char *base;              /* the URL without its follow parameter */
 	char *url;
 	dtn_log_fn log;
 	void *payload;
@@ -163,6 +164,8 @@ struct dtn__logstream {
 	pthread_mutex_t lock;
 	volatile int stop;       /* the stream's transfer stops when this is set */
 	bool final, done, user_stopped, got_data;
+	bool eof;                /* the answer came to its end: the whole log was read */
+	bool joined, cut;        /* the thread was waited for; it was stopped before its end */
 	int fail_code;           /* why the stream was given up, when it was */
 	char fail_msg[sizeof(((dtn_error *)0)->message)];
 	int64_t last_data;
@@ -246,6 +249,7 @@ static int attempt(dtn__logstream *s, int *failures)
 	} else if (rc == 0 && r.status >= 200 && r.status < 300) {
 		/* the end of the answer: the runner finished the log */
 		s->fail_code = 0;
+		s->eof = true;
 		if (dtn__lines_finish(&s->lines, on_line, s) != 0)
 			s->user_stopped = true;
 		over = 1;
@@ -288,6 +292,7 @@ static void stream_free(dtn__logstream *s)
 {
 	dtn__http_free(s->http);
 	dtn__lines_free(&s->lines);
+	dtn__free(s->base);
 	dtn__free(s->url);
 	pthread_mutex_destroy(&s->lock);
 	dtn__free(s);
@@ -312,7 +317,7 @@ int dtn__logstream_start(dtn__logstream **out, dtn_daytona *c, const char *url, 
 	o.cancel = &s->stop;
 	/* one attempt per opening: a re-opening is decided here, knowing the build's state */
 	o.max_attempts = 1;
-	if ((rc = dtn__lines_init(&s->lines, 0)) < 0 ||
+	if ((rc = dtn__lines_init(&s->lines, 0)) < 0 || !(s->base = dtn__strdup(url)) ||
 	    !(s->url = dtn__aprintf("%s%sfollow=%s", url, strchr(url, '?') ? "&" : "?",
 				    follow ? "true" : "false"))) {
 		stream_free(s);
@@ -362,6 +367,45 @@ bool dtn__logstream_stopped(dtn__logstream *s)
 	return flag(s, &s->user_stopped);
 }
 
+/* Stops the transfer if it still runs and waits for the thread (once). */
+static void halt(dtn__logstream *s)
+{
+	if (s->joined)
+		return;
+	s->cut = !flag(s, &s->done);
+	s->stop = 1;
+	pthread_join(s->thread, NULL);
+	s->joined = true;
+}
+
+int dtn__logstream_reread(dtn__logstream *s)
+{
+	char *url;
+
+	if (!s)
+		return 0;
+	halt(s);
+	/* complete, stopped on purpose, or never opened at all: nothing more to read */
+	if (s->eof || s->user_stopped || (s->bytes == 0 && s->fail_code < 0))
+		return 0;
+	if (!(url = dtn__aprintf("%s%sfollow=false", s->base, strchr(s->base, '?') ? "&" : "?")))
+		return 0;
+	dtn__free(s->url);
+	s->url = url;
+	dtn__lines_restart(&s->lines);
+	s->stop = 0;
+	s->final = true;
+	s->done = false;
+	s->fail_code = 0;
+	s->last_data = dtn__now_ms();
+	if (pthread_create(&s->thread, NULL, run, s) != 0) {
+		s->done = true;
+		return 0;
+	}
+	s->joined = false;
+	return 1;
+}
+
 int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err)
 {
 	bool cut;
@@ -369,9 +413,8 @@ int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err)
 
 	if (!s)
 		return 0;
-	cut = !flag(s, &s->done);
-	s->stop = 1;
-	pthread_join(s->thread, NULL);
+	halt(s);
+	cut = s->cut;
 	/* a stream that could not be read is reported; one cut on purpose is not */
 	if (s->fail_code < 0 && !s->user_stopped && !cut) {
 		if (strict)

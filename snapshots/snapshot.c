@@ -612,6 +612,30 @@ static int drain(waiter *w, dtn_error *err)
 	return rc;
 }
 
+/*
+ * A stream that did not come to its end before the final state (cut after the grace period, as
+ * a failed build's always is, or dropped, or stalled) may have missed lines, the failing ones
+ * the most likely: the log is read once more, and what was not delivered yet is delivered. A
+ * read that brings nothing for a while is given up.
+ */
+static int reread(waiter *w, dtn_error *err)
+{
+	dtn_daytona *c = w->p.c;
+
+	if (!w->stream || !dtn_snapshot_state_is_final(cur(w)->state) ||
+	    dtn__logstream_reread(w->stream) <= 0)
+		return 0;
+	while (!dtn__logstream_done(w->stream) && !dtn__logstream_stopped(w->stream) &&
+	       dtn__now_ms() - dtn__logstream_last_data(w->stream) < 5 * c->grace_ms) {
+		struct timespec ts = {0, 20 * 1000000L};
+
+		if (c->cancel && *c->cancel)
+			return dtn__error_set(err, DTN_EINTR, "interrupted");
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 /* Done once the state is final; until then, the stream opens as soon as the build runs. */
 static int judge(dtn__poll *p, dtn_error *err)
 {
@@ -692,6 +716,8 @@ static int run_wait(waiter *w, dtn_error *err)
 	rc = dtn__poll_run(&w->p, err);
 	if (rc == 0)
 		rc = drain(w, err);
+	if (rc == 0)
+		rc = reread(w, err);
 	src = dtn__logstream_finish(w->stream, false, &serr);
 	w->stream = NULL;
 	if (rc == 0 && src < 0) {

@@ -253,23 +253,84 @@ static void test_snapshots_logs__log_404_is_not_a_log_line(void **state)
 	dtn_daytona_free(c);
 }
 
+/* The proxy's log of stream openings: "query>stream_end|" for each. */
+static void stream_openings(char *buf, size_t size)
+{
+	json_t *log = tu_server_requests(&tu_srv, "proxy"), *r;
+	size_t i;
+
+	buf[0] = '\0';
+	json_array_foreach(log, i, r)
+	{
+		const char *end = json_string_value(json_object_get(r, "stream_end"));
+
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s>%s|",
+			 json_string_value(json_object_get(r, "query")), end ? end : "?");
+	}
+	json_decref(log);
+}
+
+/*
+ * A stream that stalls for good: cut once the build is over, then the log is read once more
+ * without following, which stalls too and is given up; the build is still a success.
+ */
 static void test_snapshots_logs__stalled_stream_ends_after_the_build(void **state)
 {
 	seen s = {0};
 	dtn_daytona *c = client(&s);
 	dtn_error err;
-	json_t *log;
+	char opened[512];
 
 	(void)state;
 	scenario("\"log_mode\": \"stall\", \"log_fault_after_lines\": 3, \"build_ms\": 6000");
 	assert_int_equal(build(c, "stally", &s, &err), 0);
 	assert_string_equal(s.out, "#1 one|#2 two|#3 three|");
 	assert_string_equal(s.states, "pending|building|active|");
-	log = tu_server_requests(&tu_srv, "proxy");
-	assert_int_equal(json_array_size(log), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0), "stream_end")),
-			    "client closed");
-	json_decref(log);
+	assert_int_equal(s.warnings, 0);
+	stream_openings(opened, sizeof(opened));
+	assert_string_equal(opened, "follow=true>client closed|follow=false>client closed|");
+	dtn_daytona_free(c);
+}
+
+/* A stream that stalled once: after the build, the lines it held back are read, once each. */
+static void test_snapshots_logs__stalled_stream_read_again_after_the_build(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_error err;
+	char opened[512];
+
+	(void)state;
+	scenario("\"log_mode\": \"stall\", \"log_fault_after_lines\": 3, "
+		 "\"log_fault_times\": 1, \"build_ms\": 6000");
+	assert_int_equal(build(c, "stalled-once", &s, &err), 0);
+	assert_string_equal(s.out, lines_seen);
+	assert_int_equal(s.warnings, 0);
+	stream_openings(opened, sizeof(opened));
+	assert_string_equal(opened, "follow=true>client closed|follow=false>eof|");
+	dtn_daytona_free(c);
+}
+
+/*
+ * A failed build whose stream stalled before its last lines: the failing lines still arrive
+ * (the stream of a failed build never ends, so its log is always read once more).
+ */
+static void test_snapshots_logs__failed_build_shows_the_lines_a_stall_held_back(void **state)
+{
+	seen s = {0};
+	dtn_daytona *c = client(&s);
+	dtn_error err;
+	char opened[512];
+
+	(void)state;
+	scenario("\"log_mode\": \"stall\", \"log_fault_after_lines\": 2, "
+		 "\"log_fault_times\": 1, \"outcome\": \"build_failed\"");
+	assert_int_equal(build(c, "stalled-failing", &s, &err), DTN_EBUILD);
+	assert_non_null(strstr(err.message, "build_failed"));
+	assert_string_equal(s.out, lines_seen);
+	assert_int_equal(s.warnings, 0);
+	stream_openings(opened, sizeof(opened));
+	assert_string_equal(opened, "follow=true>client closed|follow=false>eof|");
 	dtn_daytona_free(c);
 }
 
@@ -350,6 +411,10 @@ int main(void)
 				       setup),
 		cmocka_unit_test_setup(test_snapshots_logs__log_404_is_not_a_log_line, setup),
 		cmocka_unit_test_setup(test_snapshots_logs__stalled_stream_ends_after_the_build, setup),
+		cmocka_unit_test_setup(test_snapshots_logs__stalled_stream_read_again_after_the_build,
+				       setup),
+		cmocka_unit_test_setup(
+			test_snapshots_logs__failed_build_shows_the_lines_a_stall_held_back, setup),
 		cmocka_unit_test_setup(test_snapshots_logs__past_and_running_builds, setup),
 		cmocka_unit_test_setup(test_snapshots_logs__unreadable_log_is_an_error_for_logs, setup),
 	};
