@@ -19,7 +19,7 @@
 
 #define MIB ((size_t)1024 * 1024)
 #define MIN_PART (5 * MIB)
-#define DEFAULT_PART (8 * MIB)
+#define DEFAULT_PART (5 * MIB)
 #define MAX_PARTS 10000
 #define CLEANUP_TIMEOUT_MS 15000
 /* Uploads have no overall limit (a part on a slow link takes what it takes) but must move. */

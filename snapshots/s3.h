@@ -85,7 +85,7 @@ int dtn__s3_put(dtn__s3 *s3, const char *key, const void *data, size_t len, dtn_
 
 typedef struct dtn__s3_upload_opts {
 	int version;              /* 1 */
-	size_t part_size;         /* 0: 8 MiB; at least 5 MiB (S3's minimum) */
+	size_t part_size;         /* 0 or less than 5 MiB (S3's minimum): 5 MiB, as the SDKs */
 	int parallel;             /* parts in flight at once; 0: 4 */
 	const char *content_type; /* NULL: application/octet-stream */
 } dtn__s3_upload_opts;

@@ -396,8 +396,18 @@ static void preset_transcript(void)
  * where the recording read those of `recorded_id` (NULL: no logs were read), and hashes
  * contexts with SHA-256.
  */
+static void replay_build_hash(rig *r, const char *scenario, dtn_build_opts o, int rc,
+			      const char *recorded_id, const char *recorded_hash);
+
 static void replay_build(rig *r, const char *scenario, dtn_build_opts o, int rc,
 			 const char *recorded_id)
+{
+	replay_build_hash(r, scenario, o, rc, recorded_id, RECORDED_HASH);
+}
+
+/* replay_build, the recording's context hash being recorded_hash. */
+static void replay_build_hash(rig *r, const char *scenario, dtn_build_opts o, int rc,
+			      const char *recorded_id, const char *recorded_hash)
 {
 	char by_name[160], poll[160], taken[160];
 	const char *pairs[7];
@@ -416,7 +426,7 @@ static void replay_build(rig *r, const char *scenario, dtn_build_opts o, int rc,
 		pairs[n++] = r->logs;
 	}
 	if (r->res->ncontexts) {
-		pairs[n++] = RECORDED_HASH;
+		pairs[n++] = recorded_hash;
 		pairs[n++] = r->res->contexts[0].hash;
 	}
 	pairs[n] = NULL;
@@ -571,6 +581,88 @@ static void test_builder_daytona__transcript_logs_404(void **state)
 	rig_end(&r);
 }
 
+/* The value of query parameter `name` in a logged request's query, in buf ("" when absent). */
+static const char *query_param(const json_t *req, const char *name, char *buf, size_t size)
+{
+	const char *q = json_string_value(json_object_get(req, "query")), *p = q;
+	size_t n = strlen(name);
+
+	buf[0] = '\0';
+	while (p && *p) {
+		size_t len = strcspn(p, "&");
+
+		if (!strncmp(p, name, n) && p[n] == '=')
+			snprintf(buf, size, "%.*s", (int)(len - n - 1), p + n + 1);
+		p += len + (p[len] == '&');
+	}
+	return buf;
+}
+
+/*
+ * addLocalFile('big.bin') of 6 MiB: as the SDK, a multipart upload (CreateMultipartUpload, a
+ * part of 5 MiB and the rest, CompleteMultipartUpload) after the listing missed, and the
+ * object holds the tar; the API calls are the recording's.
+ */
+static void test_builder_daytona__transcript_multipart(void **state)
+{
+	size_t size = 6 * 1024 * 1024, len = 0, parts = 0, part_bytes = 0;
+	char path[4200], key[512], num[16], *data = malloc(size);
+	const char *xml = NULL;
+	unsigned char *obj;
+	json_t *log, *q;
+	FILE *f;
+	rig r;
+
+	(void)state;
+	assert_non_null(data);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)(i * 2654435761u >> 13);
+	snprintf(path, sizeof(path), "%s/big.bin", dir);
+	assert_non_null(f = fopen(path, "wb"));
+	assert_int_equal(fwrite(data, 1, size, f), size);
+	assert_int_equal(fclose(f), 0);
+	rig_start(&r, true, "    - add_local_file: [big.bin, /home/daytona/big.bin]\n");
+	preset_transcript();
+	replay_build_hash(&r, "snapshot-create-multipart", (dtn_build_opts){.name = "wire-snap-big"},
+			  0, "49b1a55a-86ac-479d-89e4-a6d32085c45f",
+			  "2c264fa14ce41b11fe19d003fb3c6e61");
+	log = tu_daytona_requests("s3");
+	assert_int_equal(json_array_size(log), 5);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(log, 0), "query")),
+			       "list-type=2"));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(log, 1), "query")),
+			    "uploads=");
+	for (size_t i = 2; i < 4; i++) {
+		q = json_array_get(log, i);
+		assert_string_equal(json_string_value(json_object_get(q, "method")), "PUT");
+		query_param(q, "partNumber", num, sizeof(num));
+		if (!strcmp(num, "1"))
+			assert_int_equal(json_integer_value(json_object_get(q, "body_length")),
+					 5 * 1024 * 1024);
+		parts++;
+		part_bytes += (size_t)json_integer_value(json_object_get(q, "body_length"));
+		assert_true(json_is_true(json_object_get(q, "signature_verified")));
+	}
+	assert_int_equal(parts, 2);
+	q = json_array_get(log, 4);
+	assert_string_equal(json_string_value(json_object_get(q, "method")), "POST");
+	assert_non_null(xml = json_string_value(json_object_get(q, "body")));
+	assert_non_null(strstr(xml, "<PartNumber>1</PartNumber>"));
+	assert_non_null(strstr(xml, "<PartNumber>2</PartNumber>"));
+	/* the assembled object is the tar: big.bin's header, its bytes, two zero blocks */
+	snprintf(key, sizeof(key), "%s/%s/context.tar", tu_srv.org_id, r.res->contexts[0].hash);
+	obj = tu_server_object(&tu_srv, key, &len);
+	assert_non_null(obj);
+	assert_int_equal(len, part_bytes);
+	assert_int_equal(len, 512 + size + 1024);
+	assert_memory_equal(obj, "big.bin", 8);
+	assert_memory_equal(obj + 512, data, size);
+	free(obj);
+	json_decref(log);
+	free(data);
+	rig_end(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup(test_builder_daytona__transcript_build_failed, setup),
 		cmocka_unit_test_setup(test_builder_daytona__transcript_snapshot_calls, setup),
 		cmocka_unit_test_setup(test_builder_daytona__transcript_logs_404, setup),
+		cmocka_unit_test_setup(test_builder_daytona__transcript_multipart, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

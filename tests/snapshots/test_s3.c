@@ -437,7 +437,7 @@ static void test_snapshots_s3__cancel_aborts(void **state)
 	fixture *f = fixture_new();
 	dtn__s3_upload *u;
 	dtn_error err = {0};
-	size_t total = 9 * 1024 * 1024; /* over one default part of 8 MiB */
+	size_t total = 9 * 1024 * 1024; /* over one default part of 5 MiB */
 	unsigned char *data = pattern(total);
 	char key[128];
 
