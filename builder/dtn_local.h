@@ -13,7 +13,9 @@
  * rules; links stay links, as with `docker build`). The Dockerfile lies outside that directory,
  * so a context file named "Dockerfile" cannot collide with it, and the engine is told to apply
  * no ignore file of its own: what it sees is exactly what dtn selected. The directory is made
- * under the temporary directory and removed again, whatever happens.
+ * under the temporary directory and removed again, whatever happens. So is the engine's own
+ * temporary directory (its TMPDIR; made where it would make its files: under opts->tmp_dir, else
+ * $TMPDIR, else /var/tmp), as an engine that is stopped may leave files there.
  *
  * The engine runs in its own process group with standard input from /dev/null; its standard
  * output and error are read through one pipe and delivered as whole lines. Nothing goes through
@@ -85,7 +87,7 @@ typedef struct dtn_local_opts {
 	const volatile int *cancel;    /* when it becomes non-zero the engine is stopped and the
 					* build fails with DTN_EINTR; may be NULL */
 	const char *tmp_dir;           /* where the build directory is made; NULL: $TMPDIR, else
-					* /tmp */
+					* /tmp (the engine's TMPDIR: else /var/tmp) */
 	dtn_log_fn log;                /* the engine's output (DTN_LOG_OUTPUT) and dtn's phases
 					* (DTN_LOG_PHASE); may be NULL */
 	void *payload;

@@ -3,6 +3,7 @@
  * identity, reuses it when asked and it exists, otherwise assembles the build directory from
  * the contexts and runs the engine's build, streaming its output as lines.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +233,7 @@ typedef struct build {
 	result_impl *res;
 	char (*hashes)[DTN__SHA256_HEX];
 	char *dir;              /* the build directory */
+	char *engine_tmp;       /* the engine's TMPDIR, removed at the end */
 	char *ring[DTN_LOCAL_FAILED_LINES]; /* the last lines of output */
 	size_t ring_next, ring_count;
 	size_t lines;           /* of the engine's build output */
@@ -279,10 +281,11 @@ static int run_engine(build *s, const char *const *cmd, dtn__line_fn line, void 
 		      int *status)
 {
 	char **argv = engine_argv(s, cmd);
-	/* BuildKit writes plain lines instead of redrawing a terminal */
-	const char *const env[] = {"BUILDKIT_PROGRESS=plain", NULL};
+	char *tmp = s->engine_tmp ? dtn__aprintf("TMPDIR=%s", s->engine_tmp) : NULL;
+	const char *env[3] = {0};
+	size_t n = 0;
 	dtn__proc p = {
-		.env = !strcmp(s->kind->name, "docker") ? env : NULL,
+		.env = env,
 		.cancel = s->o->cancel,
 		.deadline = s->deadline,
 		.line = line,
@@ -290,12 +293,48 @@ static int run_engine(build *s, const char *const *cmd, dtn__line_fn line, void 
 	};
 	int rc;
 
-	if (!argv)
+	if (!argv || (s->engine_tmp && !tmp)) {
+		dtn__free(argv);
 		return dtn__error_set(s->err, DTN_ENOMEM, "out of memory");
+	}
+	/* BuildKit writes plain lines instead of redrawing a terminal */
+	if (!strcmp(s->kind->name, "docker"))
+		env[n++] = "BUILDKIT_PROGRESS=plain";
+	if (tmp)
+		env[n++] = tmp;
 	p.argv = (const char *const *)argv;
 	rc = dtn__proc_run(&p, status, s->err);
 	dtn__free(argv);
+	dtn__free(tmp);
 	return rc;
+}
+
+/*
+ * A directory of its own for the engine's temporary files, where it would make them (TMPDIR,
+ * else /var/tmp for buildah and podman), or under opts->tmp_dir: an engine that is stopped
+ * (buildah, when interrupted outside a RUN step) leaves them behind, and they go with this
+ * directory. Inside the build directory when the other place cannot be written.
+ */
+static int make_engine_tmp(build *s)
+{
+	const char *env = getenv("TMPDIR");
+	const char *parent = s->o->tmp_dir ? s->o->tmp_dir : env && *env ? env : "/var/tmp";
+	char *dir = dtn__aprintf("%s/dtn-engine.XXXXXX", parent);
+
+	if (dir && !mkdtemp(dir)) {
+		dtn__free(dir);
+		if ((dir = dtn__aprintf("%s/tmp", s->dir)) && mkdir(dir, 0700) != 0) {
+			int rc = dtn__error_set(s->err, DTN_EIO, "cannot make %s: %s", dir,
+						strerror(errno));
+
+			dtn__free(dir);
+			return rc;
+		}
+	}
+	if (!dir)
+		return dtn__error_set(s->err, DTN_ENOMEM, "out of memory");
+	s->engine_tmp = dir;
+	return 0;
 }
 
 static int prepare_engine(build *s)
@@ -348,7 +387,8 @@ static int assemble(build *s)
 			n == 1 ? "context" : "contexts")) < 0)
 		return rc;
 	if ((rc = dtn__local_dir_make(&s->dir, s->o->tmp_dir, dtn_image_dockerfile(s->img),
-				      s->err)) < 0)
+				      s->err)) < 0 ||
+	    (rc = make_engine_tmp(s)) < 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = dtn__local_dir_add(s->b, s->dir, dtn_image_context(s->img, i), s->hashes[i],
@@ -660,9 +700,19 @@ int dtn_build_local(dtn_builder *b, const dtn_image *img, const dtn_local_opts *
 			s.deadline = dtn__local_now_ms() + (long long)opts->timeout * 1000;
 		rc = build_run(&s);
 	}
+	/* what a rootless engine leaves may belong to others: not a reason to fail the build */
+	if (s.engine_tmp && dtn__rmtree(s.engine_tmp) != 0 && opts->log) {
+		char line[1024];
+		int n = snprintf(line, sizeof(line), "warning: the engine's temporary directory %s "
+				 "could not be removed", s.engine_tmp);
+
+		opts->log(DTN_LOG_PHASE, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0,
+			  opts->payload);
+	}
 	if (s.dir && dtn__rmtree(s.dir) != 0 && rc == 0)
 		rc = dtn__error_set(err, DTN_EIO, "cannot remove the build directory %s", s.dir);
 	end_span(span, &s, rc);
+	dtn__free(s.engine_tmp);
 	dtn__free(s.dir);
 	dtn__free(s.hashes);
 	dtn__strv_free_array(s.gargs);

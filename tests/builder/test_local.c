@@ -29,8 +29,9 @@ static char tmp[PATH_MAX];    /* where build directories are made; its name need
 
 /*
  * The stand-in engine. `inspect` succeeds when state/exists is there; `images` prints
- * state/images; `rmi` records its image; `bud` records the Dockerfile and a copy of the context,
- * prints some lines, and fails, hangs or succeeds as the Dockerfile asks.
+ * state/images; `rmi` records its image; `bud` records the Dockerfile, a copy of the context and
+ * its TMPDIR, leaves files there, prints some lines, and fails, hangs or succeeds as the
+ * Dockerfile asks.
  */
 static const char fake_engine[] =
 	"#!/bin/sh\n"
@@ -49,6 +50,8 @@ static const char fake_engine[] =
 	"  case \"$prev\" in -f) df=$a ;; -t) tag=$a ;; esac; prev=$a; ctx=$a\n"
 	"done\n"
 	"rm -rf \"$d/context\"; cp -a \"$ctx\" \"$d/context\"; cp \"$df\" \"$d/Dockerfile\"\n"
+	"echo \"$TMPDIR\" > \"$d/tmpdir\"\n"
+	"[ -z \"$TMPDIR\" ] || { mkdir \"$TMPDIR/engine\"; echo x > \"$TMPDIR/engine/f\"; }\n"
 	"echo \"STEP 1/2: FROM base\"\n"
 	"echo 'to stderr' >&2\n"
 	"if grep -q HANG \"$df\"; then\n"
@@ -394,6 +397,12 @@ static void test_builder_local__lays_out_contexts_and_runs_engine(void **st)
 	assert_contains(s.text, "Successfully tagged dtn/demo:");
 	assert_contains(s.text, "== identifying 2 build contexts\n");
 	assert_contains(s.text, "== built dtn/demo:");
+	/* the engine's temporary files went to a directory of their own, removed afterwards */
+	path_of(p, sizeof(p), "state/tmpdir");
+	calls = slurp(p);
+	snprintf(want, sizeof(want), "%s/dtn-engine.", tmp);
+	assert_int_equal(strncmp(calls, want, strlen(want)), 0);
+	free(calls);
 	assert_true(dir_is_empty(tmp));
 	dtn_local_result_free(res);
 	dtn_image_free(img);
