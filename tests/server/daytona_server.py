@@ -1657,6 +1657,13 @@ class S3Handler(Handler):
                                                "invalid.")
         if "x-amz-security-token" not in signed_list:
             raise S3Error(403, "AccessDenied", "Header x-amz-security-token must be signed")
+        # As S3: every x-amz-* header sent must be signed.
+        unsigned = sorted({k.lower() for k in self.headers.keys()
+                           if k.lower().startswith("x-amz-") and k.lower() not in signed_list})
+        if unsigned:
+            raise S3Error(403, "AccessDenied", "There were headers present in the request which "
+                                               "were not signed",
+                          HeadersNotSigned=", ".join(unsigned))
         amz_date = self.headers.get("x-amz-date") or ""
         try:
             t = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(
