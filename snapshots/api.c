@@ -299,6 +299,16 @@ static int status_code(long status)
 }
 
 /* The server's message from a Nest error body (wire §3), or the start of a body of text. */
+static bool is_html(const char *body, size_t len)
+{
+	while (len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n'))
+		body++, len--;
+	return (len >= 14 && strncasecmp(body, "<!doctype html", 14) == 0) ||
+	       (len >= 5 && strncasecmp(body, "<html", 5) == 0);
+}
+
+#define HTML_HINT "an HTML page, not an API answer (does the API URL end in /api?)"
+
 static void server_message(const dtn__http_response *r, char *buf, size_t size)
 {
 	const char *body = dtn__buf_cstr(&r->body);
@@ -322,9 +332,8 @@ static void server_message(const dtn__http_response *r, char *buf, size_t size)
 	} else if (j && dtn__json_str(j, "error")) {
 		dtn__buf_puts(&text, dtn__json_str(j, "error"));
 	} else if (!j && r->body.len) {
-		if (strncasecmp(body, "<!doctype html", 14) == 0 || strncasecmp(body, "<html", 5) == 0)
-			dtn__buf_puts(&text, "an HTML page, not an API answer (does the API URL end "
-					     "in /api?)");
+		if (is_html(body, r->body.len))
+			dtn__buf_puts(&text, HTML_HINT);
 		else
 			dtn__buf_add(&text, body, r->body.len > 300 ? 300 : r->body.len);
 	}
@@ -399,9 +408,12 @@ static int parse_answer(const dtn__http_response *r, const char *method, const c
 	}
 	if (!(j = json_loadb(dtn__buf_cstr(&r->body), r->body.len, 0, &jerr))) {
 		char *shown = dtn__http_redact_url(url);
-		int rc = dtn__error_set(err, DTN_EPROTOCOL,
-					"%s %s: the answer is not JSON (%s at byte %d)", method,
-					shown ? shown : "", jerr.text, jerr.position);
+		int rc = is_html(dtn__buf_cstr(&r->body), r->body.len)
+				 ? dtn__error_set(err, DTN_EPROTOCOL, "%s %s: " HTML_HINT, method,
+						  shown ? shown : "")
+				 : dtn__error_set(err, DTN_EPROTOCOL,
+						  "%s %s: the answer is not JSON (%s at byte %d)",
+						  method, shown ? shown : "", jerr.text, jerr.position);
 
 		dtn__free(shown);
 		return rc;

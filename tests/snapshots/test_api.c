@@ -224,6 +224,7 @@ static void test_snapshots_api__html_answer_hints_at_the_url(void **state)
 	char url[128];
 	dtn_daytona *c;
 	dtn_error err;
+	json_t *j = NULL;
 
 	(void)state;
 	snprintf(url, sizeof(url), "%s", tu_srv.base_url); /* no /api */
@@ -231,6 +232,15 @@ static void test_snapshots_api__html_answer_hints_at_the_url(void **state)
 	assert_int_equal(dtn__api_request(c, "GET", "/snapshots", NULL, NULL, &err), DTN_ENOTFOUND);
 	assert_non_null(strstr(err.message, "HTML"));
 	assert_non_null(strstr(err.message, "/api"));
+	dtn_daytona_free(c);
+	/* a server that answers every path with its web page, 200 included */
+	c = tu_daytona_client((dtn_daytona_opts){0});
+	tu_server_fault(&tu_srv, "{\"server\":\"api\",\"path\":\"^/api/volumes$\",\"action\":"
+				 "\"status\",\"status\":200,\"content_type\":\"text/html\","
+				 "\"body\":\"\\n<!DOCTYPE html><html></html>\"}");
+	assert_int_equal(dtn__api_request(c, "GET", "/volumes", NULL, &j, &err), DTN_EPROTOCOL);
+	assert_null(j);
+	assert_non_null(strstr(err.message, "/api/volumes: an HTML page, not an API answer"));
 	dtn_daytona_free(c);
 }
 
