@@ -453,6 +453,8 @@ int dtn__api_call(dtn_daytona *c, const char *method, const char *path, json_t *
 					       .headers = (const char *const *)headers.items,
 					       .body = text,
 					       .body_len = text ? strlen(text) : 0,
+					       /* as the SDKs: compressed answers are welcome */
+					       .accept_encoding = "",
 					       .timeout_ms = request_timeout(c),
 					       .deadline_ms = c->deadline_ms},
 			  &r, err);

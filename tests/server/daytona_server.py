@@ -19,6 +19,7 @@ import argparse
 import base64
 import binascii
 import datetime
+import gzip
 import hashlib
 import hmac
 import json
@@ -755,11 +756,20 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, status, body=b"", ctype=None, headers=None, head_only=False):
         if isinstance(body, str):
             body = body.encode("utf-8")
+        hdrs = dict(getattr(self, "extra_headers", None) or {})
+        hdrs.update(headers or {})
+        # As a compression middleware: JSON answers of 1 KiB or more, gzip when accepted.
+        accepted = [x.split(";")[0].strip().lower()
+                    for x in (self.headers.get("Accept-Encoding") or "").split(",")]
+        if (self.role == "api" and ctype and "json" in ctype and len(body) >= 1024
+                and "gzip" in accepted and not head_only and self.command != "HEAD"):
+            body = gzip.compress(body)
+            hdrs["Content-Encoding"] = "gzip"
+            hdrs["Vary"] = "Accept-Encoding"
+            self.entry["content_encoding"] = "gzip"
         self.send_response(status, REASONS.get(status))
         if ctype:
             self.send_header("Content-Type", ctype)
-        hdrs = dict(getattr(self, "extra_headers", None) or {})
-        hdrs.update(headers or {})
         for k, v in hdrs.items():
             self.send_header(k, str(v))
         self.send_header("Content-Length", str(len(body)))

@@ -51,6 +51,7 @@ static void test_snapshots_api__headers_as_the_sdks_send(void **state)
 	assert_null(tu_daytona_header(req, "X-Daytona-Organization-ID"));
 	assert_null(tu_daytona_header(req, "Content-Type"));
 	assert_string_equal(json_string_value(json_object_get(req, "query")), "page=1&limit=10");
+	assert_non_null(strstr(tu_daytona_header(req, "Accept-Encoding"), "gzip"));
 	json_decref(log);
 
 	/* a body brings Content-Type; the server refuses the unknown field as it should */

@@ -452,6 +452,15 @@ static void test_snapshots_snapshot__get_and_list_pages(void **state)
 	assert_int_equal(page->total_pages, 3);
 	assert_int_equal(tu_daytona_count("api", "GET", "/api/snapshots"), 3);
 	dtn_snapshot_page_free(page);
+	/* the pages came gzip-compressed, as dtn accepts */
+	{
+		json_t *log = tu_daytona_requests("api");
+
+		assert_string_equal(json_string_value(json_object_get(json_array_get(log, 0),
+								      "content_encoding")),
+				    "gzip");
+		json_decref(log);
+	}
 
 	/* one page */
 	assert_int_equal(dtn_snapshot_list(c, &(dtn_snapshot_list_opts){.page = 3, .limit = 10},
