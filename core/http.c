@@ -822,9 +822,10 @@ static bool should_retry(xfer *x, enum outcome o)
 		return idempotent(&x->req);
 	case OUT_RESPONSE:
 		/* a 429 was refused before anything was done, whatever the method */
-		return x->status == 429 || (idempotent(&x->req) && (x->status == 502 ||
-								     x->status == 503 ||
-								     x->status == 504));
+		return x->status == 429 ||
+		       (idempotent(&x->req) &&
+			(x->status == 502 || x->status == 503 || x->status == 504 ||
+			 (x->status == 500 && x->req.retry_500)));
 	default:
 		return false;
 	}

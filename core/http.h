@@ -9,8 +9,11 @@
  * Retry policy (design §6): an attempt is retried with exponential backoff and jitter when
  *   - the connection could not be made (refused, unresolved, unreachable), on any method;
  *   - the connection broke or timed out before a response, when the request is idempotent;
- *   - the response is 429 (waiting at least what a Retry-After or Retry-After-<name> header
- *     says), 502, 503 or 504, when the request is idempotent.
+ *   - the response is 429, on any method (the request was refused, not run);
+ *   - the response is 502, 503 or 504 (or 500 when the request says so), when the request is
+ *     idempotent.
+ * A retry waits at least what a Retry-After or Retry-After-<name> header says; when that is
+ * longer than retry_after_max_ms, the answer is final.
  * A request is idempotent when its method is GET, HEAD, PUT, DELETE or OPTIONS, unless the
  * caller says otherwise. Streamed request bodies are retried only when they can be rewound.
  */
@@ -114,6 +117,8 @@ typedef struct dtn__http_request {
 	/* true: the client's cancel flag does not stop this request (clean-up requests such as
 	 * aborting an upload after an interrupt); give it a short timeout. */
 	bool ignore_cancel;
+	/* true: a 500 is retried as a 503 is (S3 asks for it: "InternalError ... try again"). */
+	bool retry_500;
 } dtn__http_request;
 
 typedef struct dtn__http_response {

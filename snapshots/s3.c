@@ -485,6 +485,7 @@ static void fill_request(dtn__s3 *s3, const s3_call *c, const sig_headers *h,
 		.body = c->body,
 		.body_len = c->len,
 		.idempotent = 1,
+		.retry_500 = true, /* S3's InternalError: "Please try again" */
 		.sigv4 = s3->sigv4,
 		.sigv4_user = s3->userpwd,
 		.ignore_cancel = c->cleanup,

@@ -655,6 +655,27 @@ static void test_core_http__retries_503_then_ok(void **state)
 	dtn__http_free(h);
 }
 
+/* A 500 is final, unless the request asks for it to be retried (S3). */
+static void test_core_http__500_retried_only_when_asked(void **state)
+{
+	dtn__http *h = client(NULL, NULL);
+	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
+	dtn__http_request req = {.method = "GET", .url = url("/x")};
+
+	(void)state;
+	SCRIPT({REPLY, 500, NULL, "oops", 0}, {REPLY, 500, NULL, "oops", 0},
+		{REPLY, 200, NULL, "fine", 0});
+	assert_int_equal(dtn__http_do(h, &req, &r, NULL), 0);
+	assert_int_equal(r.status, 500);
+	assert_int_equal(r.attempts, 1);
+	req.retry_500 = true;
+	assert_int_equal(dtn__http_do(h, &req, &r, NULL), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.attempts, 2);
+	dtn__http_response_clear(&r);
+	dtn__http_free(h);
+}
+
 /* After max_attempts the last answer is returned for the caller to judge. */
 static void test_core_http__retries_exhausted(void **state)
 {
@@ -1254,6 +1275,7 @@ int main(void)
 		T(test_core_http__post_body_and_headers),
 		T(test_core_http__connection_refused),
 		T(test_core_http__retries_503_then_ok),
+		T(test_core_http__500_retried_only_when_asked),
 		T(test_core_http__retries_exhausted),
 		T(test_core_http__post_not_retried),
 		T(test_core_http__dropped_get_retried),

@@ -300,7 +300,11 @@ static void test_snapshots_s3__put_and_empty(void **state)
 
 	(void)state;
 	snprintf(key, sizeof(key), "%s/put/context.tar", f->pa.organization_id);
+	/* S3's InternalError asks to try again: the PUT is sent again */
+	tu_server_fault(&tu_srv, "{\"server\":\"s3\",\"method\":\"PUT\",\"path\":\"/put/\","
+				 "\"action\":\"status\",\"status\":500,\"code\":\"InternalError\"}");
 	assert_int_equal(dtn__s3_put(f->s3, key, "abc", 3, &err), 0);
+	assert_int_equal(tu_daytona_count("s3", "PUT", "/put/"), 2);
 	obj = tu_server_object(&tu_srv, key, &len);
 	assert_int_equal(len, 3);
 	assert_memory_equal(obj, "abc", 3);
