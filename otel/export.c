@@ -49,8 +49,9 @@ void dtn__export_enqueue(dtn_otel *o, dtn_span *span)
 	}
 	o->ring[(o->ring_head + o->ring_count) % o->ring_cap] = span;
 	o->ring_count++;
-	/* Wake the exporter once per full batch, not per span. */
-	wake = o->ring_count == o->cfg.bsp_batch;
+	/* Wake the exporter when the queue stops being empty (its delay starts then) and once per
+	 * full batch, not per span. */
+	wake = o->ring_count == 1 || o->ring_count == o->cfg.bsp_batch;
 	pthread_mutex_unlock(&o->lock);
 	if (wake)
 		pthread_cond_signal(&o->wake);
@@ -335,9 +336,16 @@ static int send_body(dtn_otel *o, const dtn__otel_signal *sig, const char *what,
 
 static void summarise(dtn_otel *o, dtn_span *const *spans, size_t n);
 
+/* The deadline of an export that may take timeout_ms; 0 means no limit (the OpenTelemetry rule
+ * for timeouts), which leaves the shutdown's deadline as the only one. */
+static int64_t export_deadline(long timeout_ms)
+{
+	return timeout_ms > 0 ? dtn__otel_mono_ns() + (int64_t)timeout_ms * 1000000 : INT64_MAX;
+}
+
 static void export_spans(dtn_otel *o, dtn_span **spans, size_t n)
 {
-	int64_t deadline = dtn__otel_mono_ns() + (int64_t)o->cfg.bsp_export_timeout_ms * 1000000;
+	int64_t deadline = export_deadline(o->cfg.bsp_export_timeout_ms);
 	char *body = dtn__otlp_traces_json(o, spans, n);
 	int rc;
 
@@ -358,7 +366,7 @@ static void export_spans(dtn_otel *o, dtn_span **spans, size_t n)
 
 static void export_metrics(dtn_otel *o)
 {
-	int64_t deadline = dtn__otel_mono_ns() + (int64_t)o->cfg.metric_timeout_ms * 1000000;
+	int64_t deadline = export_deadline(o->cfg.metric_timeout_ms);
 	uint64_t gen, drops = atomic_load(&o->n_dropped_queue) + atomic_load(&o->n_dropped_export) +
 			      atomic_load(&o->n_dropped_shutdown) + atomic_load(&o->n_dropped_points);
 	char *body;
@@ -408,7 +416,9 @@ static void *exporter_main(void *arg)
 {
 	dtn_otel *o = arg;
 	dtn_span **batch = dtn__malloc(o->cfg.bsp_batch * sizeof(*batch));
-	int64_t next_spans = dtn__otel_mono_ns() + (int64_t)o->cfg.bsp_delay_ms * 1000000;
+	int64_t delay = (int64_t)o->cfg.bsp_delay_ms * 1000000;
+	int64_t next_spans = dtn__otel_mono_ns() + delay;
+	bool idle = true;
 
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
@@ -416,11 +426,21 @@ static void *exporter_main(void *arg)
 		uint64_t flush = o->flush_req;
 		bool flushing = flush != o->flush_done || o->stop;
 		bool metrics_due = now >= o->next_metrics_ns;
-		bool spans_due = now >= next_spans || o->ring_count >= o->cfg.bsp_batch;
+		bool spans_due;
 
+		/* The delay runs from the first span queued after an empty spell, so an empty
+		 * queue never makes spans due (a zero delay would otherwise spin). */
+		if (!o->ring_count) {
+			idle = true;
+		} else if (idle) {
+			idle = false;
+			next_spans = now + delay;
+		}
+		spans_due = batch && o->ring_count &&
+			    (now >= next_spans || o->ring_count >= o->cfg.bsp_batch);
 		if (!flushing && !metrics_due && !spans_due) {
-			wait_until(o, &o->wake, next_spans < o->next_metrics_ns ? next_spans
-										  : o->next_metrics_ns);
+			wait_until(o, &o->wake, o->ring_count && next_spans < o->next_metrics_ns
+							? next_spans : o->next_metrics_ns);
 			continue;
 		}
 		/* Spans: every full batch, then the rest when the delay is over or on a flush. */
@@ -432,7 +452,7 @@ static void *exporter_main(void *arg)
 			pthread_mutex_lock(&o->lock);
 		}
 		if (now >= next_spans)
-			next_spans = now + (int64_t)o->cfg.bsp_delay_ms * 1000000;
+			next_spans = now + delay;
 		if ((metrics_due || flushing) && !o->abort_io) {
 			pthread_mutex_unlock(&o->lock);
 			export_metrics(o);

@@ -2,7 +2,8 @@
  * test_export.c - OTLP/HTTP export against a loopback receiver: the request (path, headers,
  * gzip, valid bodies), retries of 503 and 429 honouring Retry-After, dropped connections, no
  * retry of other errors, partial success, a receiver that never answers (shutdown keeps its
- * budget), and spans dropped when the queue is full.
+ * budget), spans dropped when the queue is full, and the batch settings at their edges (no
+ * delay, no time limit).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,6 +305,63 @@ static void test_otel_export__periodic_export(void **state)
 	tu_otlp_stop(r);
 }
 
+static long long cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* OTEL_BSP_SCHEDULE_DELAY=0: each span goes out as soon as it is queued, and an empty queue
+ * leaves the exporter asleep instead of spinning (and starving the threads ending spans). */
+static void test_otel_export__zero_schedule_delay_exports_at_once_and_sleeps(void **state)
+{
+	tu_otlp *r = tu_otlp_start("");
+	struct timespec pause = {0, 400 * 1000000L};
+	long long cpu;
+	dtn_otel *o;
+
+	(void)state;
+	setenv("OTEL_BSP_SCHEDULE_DELAY", "0", 1);
+	o = start(r);
+	one_span("Export.first");
+	assert_int_equal(tu_otlp_wait(r, 1, 10000), 1);
+	assert_string_equal(tu_otlp_get(r, 0)->path, "/v1/traces");
+	/* idle now: the process uses next to no CPU while it waits */
+	cpu = cpu_ms();
+	nanosleep(&pause, NULL);
+	cpu = cpu_ms() - cpu;
+	if (cpu > 200)
+		fail_msg("the idle exporter used %lld ms of CPU in 400 ms", cpu);
+	for (int i = 0; i < 200; i++)
+		one_span("Export.more");
+	assert_int_equal(dtn_otel_flush(o, 10000), 0);
+	assert_int_equal(dtn_otel_shutdown(o, 5000), 0);
+	assert_null(strstr(logged, "dropped"));
+	tu_otlp_stop(r);
+}
+
+/* A timeout of 0 means no limit (OpenTelemetry), not an export given up before it starts. */
+static void test_otel_export__zero_export_timeouts_mean_no_limit(void **state)
+{
+	tu_otlp *r = tu_otlp_start("");
+	dtn_otel *o;
+
+	(void)state;
+	setenv("OTEL_BSP_EXPORT_TIMEOUT", "0", 1);
+	setenv("OTEL_METRIC_EXPORT_TIMEOUT", "0", 1);
+	o = start(r);
+	one_span("Export.untimed");
+	dtn_counter_add("dtn.builds", "{build}", 1, NULL, 0);
+	assert_int_equal(dtn_otel_shutdown(o, 5000), 0);
+	assert_int_equal(tu_otlp_count(r), 2);
+	assert_string_equal(tu_otlp_get(r, 0)->path, "/v1/traces");
+	assert_string_equal(tu_otlp_get(r, 1)->path, "/v1/metrics");
+	assert_string_equal(logged, "");
+	tu_otlp_stop(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +375,9 @@ int main(void)
 		cmocka_unit_test_setup(test_otel_export__hung_receiver_keeps_the_budget, setup),
 		cmocka_unit_test_setup(test_otel_export__full_queue_drops_and_counts, setup),
 		cmocka_unit_test_setup(test_otel_export__periodic_export, setup),
+		cmocka_unit_test_setup(test_otel_export__zero_schedule_delay_exports_at_once_and_sleeps,
+				       setup),
+		cmocka_unit_test_setup(test_otel_export__zero_export_timeouts_mean_no_limit, setup),
 	};
 
 	return cmocka_run_group_tests_name("otel/export", tests, NULL, NULL);
