@@ -527,7 +527,7 @@ int dtn__s3_exists(dtn__s3 *s3, const char *prefix, bool *found, dtn_error *err)
 	int rc;
 
 	*found = false;
-	if (!esc || !(url = dtn__aprintf("%s?list-type=2&max-keys=1&prefix=%s", s3->base, esc)) ||
+	if (!esc || !(url = dtn__aprintf("%s/?list-type=2&max-keys=1&prefix=%s", s3->base, esc)) ||
 	    !(what = dtn__aprintf("%s/%s", s3->pa.bucket, prefix))) {
 		rc = dtn__error_set(err, DTN_ENOMEM, "out of memory");
 		goto out;

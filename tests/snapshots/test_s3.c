@@ -241,7 +241,7 @@ static void test_snapshots_s3__small_put_and_exists(void **state)
 	     *prefix = dtn__s3_context_prefix(&f->pa, "0123abcd");
 	const char *text = "a small tar, really";
 	unsigned char *obj, digest[DTN__SHA256_LEN];
-	char hex[DTN__SHA256_HEX];
+	char hex[DTN__SHA256_HEX], path[256];
 	size_t len;
 	json_t *log, *e;
 
@@ -271,6 +271,9 @@ static void test_snapshots_s3__small_put_and_exists(void **state)
 	e = json_array_get(log, 0);
 	assert_string_equal(json_string_value(json_object_get(e, "method")), "GET");
 	assert_true(json_is_true(json_object_get(e, "signature_verified")));
+	/* the bucket's path as the SDK lists it, "/<bucket>/" */
+	snprintf(path, sizeof(path), "/%s/", f->pa.bucket);
+	assert_string_equal(json_string_value(json_object_get(e, "path")), path);
 	e = json_array_get(log, 1);
 	assert_string_equal(json_string_value(json_object_get(e, "method")), "PUT");
 	assert_true(json_is_true(json_object_get(e, "signature_verified")));
