@@ -286,8 +286,8 @@ dtn_span *dtn_span_start_op(const char *name, dtn_span *parent);
 /*
  * Ends an operation started by dtn_span_start_op: rc 0 sets status OK; DTN_EINTR sets
  * error.type "cancelled"; another negative rc records the error as dtn_span_record_error does
- * (message from err when given, else dtn_strerror(rc)) unless the span already has an
- * error.type. Records the histogram <snake(name)>_duration (ms; component, method,
+ * (message from err when given, else dtn_strerror(rc)), keeping an error.type the span already
+ * has. Records the histogram <snake(name)>_duration (ms; component, method,
  * status=success|error) and the resource usage gauges with the operation as attribute. Then
  * ends the span. Accepts NULL.
  */

@@ -554,6 +554,19 @@ static const char *code_type(int code)
 									 : "_OTHER";
 }
 
+/* The "exception" event and status ERROR of a failure whose error.type is set. */
+static void record_exception(dtn_span *span, int code, const char *message)
+{
+	if (!message || !*message)
+		message = dtn_strerror(code);
+	dtn_span_add_event(span, "exception", (dtn_attr[]){
+		DTN_ATTR_STR("exception.type", code_name(code)),
+		DTN_ATTR_STR("exception.message", message),
+	}, 2);
+	span->status_final = false; /* an error after OK still counts */
+	dtn_span_set_status(span, DTN_SPAN_ERROR, message);
+}
+
 void dtn_span_record_error(dtn_span *span, int code, const char *error_type,
 			   const char *message)
 {
@@ -563,15 +576,8 @@ void dtn_span_record_error(dtn_span *span, int code, const char *error_type,
 		dtn_span_set_str(span, "error.type", "cancelled");
 		return;
 	}
-	if (!message || !*message)
-		message = dtn_strerror(code);
 	dtn_span_set_str(span, "error.type", error_type ? error_type : code_type(code));
-	dtn_span_add_event(span, "exception", (dtn_attr[]){
-		DTN_ATTR_STR("exception.type", code_name(code)),
-		DTN_ATTR_STR("exception.message", message),
-	}, 2);
-	span->status_final = false; /* an error after OK still counts */
-	dtn_span_set_status(span, DTN_SPAN_ERROR, message);
+	record_exception(span, code, message);
 }
 
 /* ---- end ---- */
@@ -749,10 +755,11 @@ void dtn_span_end_op(dtn_span *span, int rc, const dtn_error *err)
 			dtn_error_format(err, message, sizeof(message));
 		else
 			snprintf(message, sizeof(message), "%s", dtn_strerror(rc));
+		/* an error.type set by the operation (more precise than the code's) is kept */
 		if (!dtn__oattr_find(span->attrs, "error.type"))
 			dtn_span_record_error(span, rc, NULL, message);
 		else if (span->status != DTN_SPAN_ERROR)
-			dtn_span_set_status(span, DTN_SPAN_ERROR, message);
+			record_exception(span, rc, message);
 	}
 	end = dtn__otel_now_ns();
 	component = dtn__oattr_find(span->attrs, "component");

@@ -384,6 +384,41 @@ static void test_otel_span__operation_metrics_and_usage(void **state)
 	dtn__free(text);
 }
 
+/* An operation that names its failure itself (error.type set before the end) still gets the
+ * exception event and the ERROR status with the message; its error.type is kept. */
+static void test_otel_span__operation_error_type_of_its_own(void **state)
+{
+	dtn_otel *o = start(NULL);
+	dtn_span *op = dtn_span_start_op("SnapshotService.wait", NULL);
+	dtn_error err;
+	char *text;
+	json_t *spans, *sp, *events, *ev;
+
+	(void)state;
+	dtn_span_set_str(op, "error.type", "daytona.snapshot.build_failed");
+	dtn_error_clear(&err);
+	dtn__error_set(&err, DTN_EBUILD, "snapshot \"s\" failed to build: exit code 1");
+	dtn_span_end_op(op, DTN_EBUILD, &err);
+	text = finish(o);
+	spans = tu_otlp_collect(text, "spans");
+	sp = tu_otlp_find(spans, "SnapshotService.wait");
+	assert_non_null(sp);
+	assert_string_equal(tu_otlp_attr_str(sp, "error.type"), "daytona.snapshot.build_failed");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(sp, "status"), "code")),
+			 2);
+	assert_string_equal(str(json_object_get(sp, "status"), "message"),
+			    "snapshot \"s\" failed to build: exit code 1");
+	events = json_object_get(sp, "events");
+	assert_int_equal(json_array_size(events), 1);
+	ev = json_array_get(events, 0);
+	assert_string_equal(str(ev, "name"), "exception");
+	assert_string_equal(tu_otlp_attr_str(ev, "exception.type"), "DTN_EBUILD");
+	assert_string_equal(tu_otlp_attr_str(ev, "exception.message"),
+			    "snapshot \"s\" failed to build: exit code 1");
+	json_decref(spans);
+	dtn__free(text);
+}
+
 static void test_otel_span__metric_kinds(void **state)
 {
 	dtn_otel *o = start(NULL);
@@ -534,6 +569,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_otel_span__out_of_order_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_span__operation_metrics_and_usage, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_otel_span__operation_error_type_of_its_own,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_span__metric_kinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_span__null_safe_when_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_span__bad_trace_file, setup, teardown),
