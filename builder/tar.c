@@ -154,6 +154,10 @@ static la_ssize_t write_cb(struct archive *ar, void *arg, const void *data, size
 
 static int open_archive(dtn__walk *w)
 {
+	/* an archive written to a file inside the context must not take itself in */
+	if (w->write == dtn_write_fd && fstat(*(const int *)w->payload, &w->self) == 0 &&
+	    S_ISREG(w->self.st_mode))
+		w->skip_self = true;
 	if (!(w->ar = archive_write_new()) || !(w->ae = archive_entry_new()) ||
 	    !(w->sha = dtn__sha256_new()) || !(w->buf = dtn__malloc(DTN__READ_BUF)))
 		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");

@@ -153,6 +153,12 @@ static char kind_of(mode_t mode)
 	return 0;
 }
 
+/* Whether a listed entry is the file the archive is being written to. */
+static bool is_the_archive(const dtn__walk *w, const struct stat *st)
+{
+	return w->skip_self && st->st_dev == w->self.st_dev && st->st_ino == w->self.st_ino;
+}
+
 /* Lists a directory: its entries with their lstat, sorted by name; others are skipped. */
 struct stat_batch {
 	int dfd;
@@ -219,11 +225,15 @@ static int list_dir(dtn__walk *w, int dfd, dtn__entry **out, size_t *count)
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0 && v[i].err_errno)
 			rc = dtn__walk_fail_errno(w, "read", v[i].name, v[i].err_errno);
-		if (rc == 0 && v[i].kind) {
+		if (rc == 0 && v[i].kind && !is_the_archive(w, &v[i].st)) {
 			v[kept++] = v[i];
 			continue;
 		}
-		if (rc == 0) {
+		if (rc == 0 && v[i].kind) {
+			/* as tar does: the archive growing inside the context is not put in itself */
+			dtn__builder_warn(w->b, "%s: the archive being written; left out",
+					  dtn__walk_shown(w, v[i].name, path, sizeof(path)));
+		} else if (rc == 0) {
 			w->id->skipped++;
 			dtn__builder_warn(w->b, "%s: skipped (not a file, directory or link)",
 					  dtn__walk_shown(w, v[i].name, path, sizeof(path)));

@@ -52,6 +52,8 @@ typedef struct dtn__walk {
 	dtn__buf pending;   /* directories whose header waits for a first entry inside */
 	size_t *pending_ends;
 	size_t npending, cappending;
+	bool skip_self;     /* the archive goes to a file: that file is never archived */
+	struct stat self;   /* ... its stat (device and inode) */
 } dtn__walk;
 
 /* ---- the walk (walk.c) ---- */

@@ -543,6 +543,70 @@ static void test_builder_walk__changed_after_identify(void **state)
 	dtn_image_free(img);
 }
 
+/* The names of the entries of an archive file, one per line. */
+static void entry_names(const char *path, dtn__buf *out)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *ae;
+
+	archive_read_support_format_tar(ar);
+	assert_int_equal(archive_read_open_filename(ar, path, 10240), ARCHIVE_OK);
+	while (archive_read_next_header(ar, &ae) == ARCHIVE_OK)
+		dtn__buf_printf(out, "%s\n", archive_entry_pathname(ae));
+	archive_read_free(ar);
+}
+
+/*
+ * An archive written with dtn_write_fd to a file inside the context it archives leaves that
+ * file out, as tar does: the identity is the one identify gives without it, and the archive
+ * does not hold a growing copy of itself.
+ */
+static void test_builder_walk__archive_inside_context(void **state)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_image *img;
+	dtn_context_id *id;
+	dtn_error err;
+	dtn__buf names = DTN__BUF_INIT;
+	char hash[65], out[PATH_MAX], big[70000];
+	int fd;
+
+	(void)state;
+	memset(big, 'b', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+	tu_write(top, "selfout/a.txt", "a\n");
+	tu_write(top, "selfout/big.txt", big); /* enough to fill a block of the archive */
+	tu_write(top, "selfout/out/keep.txt", "k\n");
+	hash_of("selfout", hash);
+	img = image_of(top, "selfout", true);
+	path_of(out, sizeof(out), "selfout/out/ctx.tar");
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(dtn_builder_archive_identify(b, dtn_image_context(img, 0), dtn_write_fd,
+						      &fd, &id, &err), 0);
+	assert_int_equal(close(fd), 0);
+	assert_string_equal(id->hash, hash);
+	assert_int_equal(id->files, 3);
+	assert_int_equal(w.count, 1);
+	assert_non_null(strstr(w.last, "selfout/out/ctx.tar: the archive being written"));
+	entry_names(out, &names);
+	assert_string_equal(dtn__buf_cstr(&names), "selfout/\nselfout/a.txt\nselfout/big.txt\n"
+						    "selfout/out/\nselfout/out/keep.txt\n");
+	/* written elsewhere, the same file is archived like any other */
+	dtn_context_id_free(id);
+	hash_of("selfout", hash);
+	{
+		FILE *f = archive_of(img, hash, &fd);
+
+		assert_int_equal(fd, 0);
+		fclose(f);
+	}
+	dtn__buf_free(&names);
+	dtn_image_free(img);
+	dtn_builder_free(b);
+}
+
 /* ---- ignore rules ---- */
 
 static void test_builder_walk__dockerignore(void **state)
@@ -896,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_builder_walk__read_ahead_sizes),
 		cmocka_unit_test(test_builder_walk__long_names),
 		cmocka_unit_test(test_builder_walk__changed_after_identify),
+		cmocka_unit_test(test_builder_walk__archive_inside_context),
 		cmocka_unit_test(test_builder_walk__dockerignore),
 		cmocka_unit_test(test_builder_walk__step_patterns),
 		cmocka_unit_test(test_builder_walk__links),
