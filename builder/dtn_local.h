@@ -15,7 +15,11 @@
  * no ignore file of its own: what it sees is exactly what dtn selected. The directory is made
  * under the temporary directory and removed again, whatever happens. So is the engine's own
  * temporary directory (its TMPDIR; made where it would make its files: under opts->tmp_dir, else
- * $TMPDIR, else /var/tmp), as an engine that is stopped may leave files there.
+ * $TMPDIR, else /var/tmp), as an engine that is stopped may leave files there. buildah, stopped
+ * outside a RUN step, also leaves its working container behind: after a stopped build dtn
+ * removes the buildah working containers ("<image>-working-container[-N]") that appeared while
+ * the build ran (in the same storage, a build started meanwhile by someone else would lose its
+ * own).
  *
  * The engine runs in its own process group with standard input from /dev/null; its standard
  * output and error are read through one pipe and delivered as whole lines. Nothing goes through

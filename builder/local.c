@@ -234,10 +234,16 @@ typedef struct build {
 	char (*hashes)[DTN__SHA256_HEX];
 	char *dir;              /* the build directory */
 	char *engine_tmp;       /* the engine's TMPDIR, removed at the end */
+	bool tracked;           /* `before` holds buildah's containers from before the build */
+	dtn__strv before;
+	bool cleanup;           /* engine commands run after a stop: no cancel, a short deadline */
 	char *ring[DTN_LOCAL_FAILED_LINES]; /* the last lines of output */
 	size_t ring_next, ring_count;
 	size_t lines;           /* of the engine's build output */
 } build;
+
+/* How long each engine command that cleans up after a stopped build may take. */
+#define CLEANUP_MS 60000
 
 static int phase(build *s, const char *fmt, ...) DTN__PRINTF(2, 3);
 
@@ -286,8 +292,8 @@ static int run_engine(build *s, const char *const *cmd, dtn__line_fn line, void 
 	size_t n = 0;
 	dtn__proc p = {
 		.env = env,
-		.cancel = s->o->cancel,
-		.deadline = s->deadline,
+		.cancel = s->cleanup ? NULL : s->o->cancel,
+		.deadline = s->cleanup ? dtn__local_now_ms() + CLEANUP_MS : s->deadline,
 		.line = line,
 		.payload = payload,
 	};
@@ -589,6 +595,100 @@ static int lookup_phase(build *s)
 	return rc;
 }
 
+/* A phase line that cannot stop anything (after the build was stopped). */
+static void notice(build *s, const char *fmt, ...) DTN__PRINTF(2, 3);
+
+static void notice(build *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (!s->o->log)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	s->o->log(DTN_LOG_PHASE, line, (size_t)n, s->o->payload);
+}
+
+/* buildah's containers, one "ID NAME" line each (the name last); 0 with *ok when listed. */
+static int list_containers(build *s, dtn__strv *out, bool *ok)
+{
+	const char *const cmd[] = {"containers", "--notruncate", "--format",
+				   "{{.ContainerID}} {{.ContainerName}}", NULL};
+	int status = -1, rc = run_engine(s, cmd, collect_line, out, &status);
+
+	if (rc == DTN_EUSER)
+		rc = dtn__error_set(s->err, DTN_ENOMEM, "out of memory");
+	*ok = rc == 0 && status == 0;
+	return rc;
+}
+
+/* Whether a container name is one buildah gives the working container of a build:
+ * "<image>-working-container", with "-<n>" when that name was taken. */
+static bool working_name(const char *name)
+{
+	static const char tail[] = "-working-container";
+	const char *p = strstr(name, tail);
+
+	while (p && strstr(p + 1, tail))
+		p = strstr(p + 1, tail);
+	if (!p || p == name)
+		return false;
+	p += sizeof(tail) - 1;
+	if (*p == '-' && p[1])
+		p += 1 + strspn(p + 1, "0123456789");
+	return *p == '\0';
+}
+
+static bool was_there(const build *s, const char *id, size_t len)
+{
+	for (size_t i = 0; i < s->before.len; i++)
+		if (!strncmp(s->before.items[i], id, len) && (s->before.items[i][len] == ' ' ||
+							       s->before.items[i][len] == '\t'))
+			return true;
+	return false;
+}
+
+/*
+ * buildah stopped outside a RUN step leaves its working container behind: the working
+ * containers that appeared while the build ran are removed. Errors here are only told.
+ */
+static void remove_leftovers(build *s)
+{
+	dtn_error *saved = s->err, scratch;
+	dtn__strv now = {0};
+	bool ok = false;
+
+	s->err = &scratch;
+	s->cleanup = true;
+	if (list_containers(s, &now, &ok) < 0 || !ok)
+		notice(s, "warning: the containers left by the stopped build could not be listed");
+	for (size_t i = 0; ok && i < now.len; i++) {
+		const char *line = now.items[i], *name = strrchr(line, ' ');
+		size_t idlen = strcspn(line, " \t");
+		char *id = dtn__strndup(line, idlen);
+		int status = -1;
+
+		if (id && name && working_name(name + 1) && !was_there(s, line, idlen)) {
+			const char *const rm[] = {"rm", id, NULL};
+
+			notice(s, "removing %s, the working container of the stopped build", name + 1);
+			if (run_engine(s, rm, NULL, NULL, &status) < 0 || status != 0)
+				notice(s, "warning: %s could not be removed", name + 1);
+		}
+		dtn__free(id);
+	}
+	dtn__strv_free(&now);
+	s->cleanup = false;
+	s->err = saved;
+}
+
 static int build_phase(build *s)
 {
 	dtn_span *span = dtn_span_current();
@@ -599,7 +699,12 @@ static int build_phase(build *s)
 	if (s->chroot && (rc = phase(s, "no OCI runtime (crun, runc) found: buildah runs the "
 				     "RUN steps with chroot isolation")) < 0)
 		return rc;
+	if (!strcmp(s->kind->name, "buildah") &&
+	    (rc = list_containers(s, &s->before, &s->tracked)) < 0)
+		return rc;
 	rc = run_build(s);
+	if (s->tracked && (rc == DTN_EINTR || rc == DTN_ETIMEOUT || rc == DTN_EUSER))
+		remove_leftovers(s);
 	dtn_span_set_int(span, "process.exit.code", s->res->pub.status);
 	dtn_span_set_int(span, "dtn.log.lines", (int64_t)s->lines);
 	if (rc == DTN_EBUILD)
@@ -701,18 +806,14 @@ int dtn_build_local(dtn_builder *b, const dtn_image *img, const dtn_local_opts *
 		rc = build_run(&s);
 	}
 	/* what a rootless engine leaves may belong to others: not a reason to fail the build */
-	if (s.engine_tmp && dtn__rmtree(s.engine_tmp) != 0 && opts->log) {
-		char line[1024];
-		int n = snprintf(line, sizeof(line), "warning: the engine's temporary directory %s "
-				 "could not be removed", s.engine_tmp);
-
-		opts->log(DTN_LOG_PHASE, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0,
-			  opts->payload);
-	}
+	if (s.engine_tmp && dtn__rmtree(s.engine_tmp) != 0)
+		notice(&s, "warning: the engine's temporary directory %s could not be removed",
+		       s.engine_tmp);
 	if (s.dir && dtn__rmtree(s.dir) != 0 && rc == 0)
 		rc = dtn__error_set(err, DTN_EIO, "cannot remove the build directory %s", s.dir);
 	end_span(span, &s, rc);
 	dtn__free(s.engine_tmp);
+	dtn__strv_free(&s.before);
 	dtn__free(s.dir);
 	dtn__free(s.hashes);
 	dtn__strv_free_array(s.gargs);

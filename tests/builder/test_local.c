@@ -29,9 +29,10 @@ static char tmp[PATH_MAX];    /* where build directories are made; its name need
 
 /*
  * The stand-in engine. `inspect` succeeds when state/exists is there; `images` prints
- * state/images; `rmi` records its image; `bud` records the Dockerfile, a copy of the context and
- * its TMPDIR, leaves files there, prints some lines, and fails, hangs or succeeds as the
- * Dockerfile asks.
+ * state/images; `rmi` records its image; `containers` prints state/containers, `rm` records its
+ * container; `bud` records the Dockerfile, a copy of the context and its TMPDIR, leaves files
+ * there, adds two containers to state/containers when it is there, prints some lines, and fails,
+ * hangs or succeeds as the Dockerfile asks.
  */
 static const char fake_engine[] =
 	"#!/bin/sh\n"
@@ -43,6 +44,8 @@ static const char fake_engine[] =
 	"  inspect) [ -e \"$d/exists\" ] && exit 0; echo 'image not known' >&2; exit 125 ;;\n"
 	"  images) cat \"$d/images\"; exit 0 ;;\n"
 	"  rmi) for b in \"$@\"; do last=$b; done; echo \"$last\" >> \"$d/removed\"; exit 0 ;;\n"
+	"  containers) cat \"$d/containers\" 2>/dev/null; exit 0 ;;\n"
+	"  rm) for b in \"$@\"; do last=$b; done; echo \"$last\" >> \"$d/rm\"; exit 0 ;;\n"
 	"  bud) break ;;\n"
 	"  esac\n"
 	"done\n"
@@ -54,6 +57,9 @@ static const char fake_engine[] =
 	"[ -z \"$TMPDIR\" ] || { mkdir \"$TMPDIR/engine\"; echo x > \"$TMPDIR/engine/f\"; }\n"
 	"echo \"STEP 1/2: FROM base\"\n"
 	"echo 'to stderr' >&2\n"
+	"if [ -e \"$d/containers\" ]; then\n"
+	"  printf 'ffff1111   busybox-working-container-1\\ncccc3333   mine\\n' >> \"$d/containers\"\n"
+	"fi\n"
 	"if grep -q HANG \"$df\"; then\n"
 	"  sleep 300 & echo $! > \"$d/sleeper\"; echo 'hanging'; wait; exit 0\n"
 	"fi\n"
@@ -117,6 +123,7 @@ static int setup(void **st)
 	setenv("FAKE_STATE", state, 1);
 	unsetenv("DTN_BUILDAH_ARGS");
 	setenv("BUILDAH_ISOLATION", "chroot", 1);
+	unsetenv("BUILDAH_FORMAT");
 	tu_write(top, "proj/app/main.sh", "#!/bin/sh\necho main\n");
 	tu_write(top, "proj/app/secret.txt", "only for me\n");
 	tu_write(top, "proj/app/debug.log", "noise\n");
@@ -542,6 +549,46 @@ static void test_builder_local__cancel_ends_the_process_group(void **st)
 	dtn_image_free(img);
 }
 
+/* buildah stopped outside a RUN step leaves its working container: the working containers
+ * that appeared during the build go, the others stay. */
+static void test_builder_local__stopped_build_removes_working_containers(void **st)
+{
+	dtn_image *img = project_image("HANG");
+	dtn_local_result *res = NULL;
+	volatile int cancel = 0;
+	char p[PATH_MAX], *calls;
+	dtn_error err;
+	seen s = {.cancel = &cancel};
+
+	(void)st;
+	tu_write(state, "containers", "aaaa0000   busybox-working-container\n");
+	assert_int_equal(build(img, (dtn_local_opts){.cancel = &cancel}, &s, &res, &err),
+			 DTN_EINTR);
+	assert_contains(err.message, "interrupted");
+	assert_sleeper_gone();
+	path_of(p, sizeof(p), "state/rm");
+	assert_file_is(p, "ffff1111\n");
+	assert_contains(s.text, "== removing busybox-working-container-1, the working container "
+				"of the stopped build\n");
+	/* the list was taken before the build started */
+	path_of(p, sizeof(p), "state/calls");
+	calls = slurp(p);
+	assert_non_null(strstr(calls, "[containers][--notruncate]"));
+	assert_true(strstr(calls, "[containers][--notruncate]") < strstr(calls, "[bud]"));
+	free(calls);
+	assert_true(dir_is_empty(tmp));
+	/* a build that ends by itself removes nothing */
+	dtn_image_free(img);
+	img = project_image("FAIL");
+	path_of(p, sizeof(p), "state/rm");
+	unlink(p);
+	tu_write(state, "containers", "aaaa0000   busybox-working-container\n");
+	assert_int_equal(build(img, (dtn_local_opts){0}, &(seen){0}, &res, &err), DTN_EBUILD);
+	assert_int_equal(access(p, F_OK), -1);
+	dtn_local_result_free(res);
+	dtn_image_free(img);
+}
+
 static void test_builder_local__cancelled_before_the_engine(void **st)
 {
 	dtn_image *img = project_image(NULL);
@@ -705,6 +752,8 @@ int main(void)
 		cmocka_unit_test_setup(test_builder_local__failed_build_keeps_last_lines, reset),
 		cmocka_unit_test_setup(test_builder_local__long_lines_come_in_pieces, reset),
 		cmocka_unit_test_setup(test_builder_local__cancel_ends_the_process_group, reset),
+		cmocka_unit_test_setup(test_builder_local__stopped_build_removes_working_containers,
+				       reset),
 		cmocka_unit_test_setup(test_builder_local__cancelled_before_the_engine, reset),
 		cmocka_unit_test_setup(test_builder_local__timeout_stops_the_engine, reset),
 		cmocka_unit_test_setup(test_builder_local__callback_stops, reset),

@@ -683,8 +683,8 @@ static void test_e2e_local_build__if_changed_reuses(void **st)
 	json_decref(third);
 }
 
-/* Starts dtn-build with its output in `log`; returns its pid. */
-static pid_t start_build(const char *spec, const char *log)
+/* Starts dtn-build with its output in `log` (and TMPDIR `tmp` when not NULL); returns its pid. */
+static pid_t start_build(const char *spec, const char *log, const char *tmp)
 {
 	char path[PATH_MAX];
 	pid_t pid;
@@ -697,6 +697,8 @@ static pid_t start_build(const char *spec, const char *log)
 
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(127);
+		if (tmp)
+			setenv("TMPDIR", tmp, 1);
 		execl(tu_dtn_build(), tu_dtn_build(), "build", path, "--local", (char *)NULL);
 		_exit(127);
 	}
@@ -706,8 +708,6 @@ static pid_t start_build(const char *spec, const char *log)
 static void test_e2e_local_build__interrupt_stops_cleanly(void **st)
 {
 	char log[PATH_MAX], tmp[PATH_MAX], *text = NULL;
-	const char *saved = getenv("TMPDIR");
-	char *saved_tmp = saved ? strdup(saved) : NULL;
 	int status = 0;
 	pid_t pid;
 	tu_run c;
@@ -721,13 +721,7 @@ static void test_e2e_local_build__interrupt_stops_cleanly(void **st)
 	snprintf(log, sizeof(log), "%s/hang.log", top);
 	snprintf(tmp, sizeof(tmp), "%s/hang-tmp", top);
 	mkdir(tmp, 0755);
-	setenv("TMPDIR", tmp, 1);
-	pid = start_build("hang/dtn.yaml", log);
-	if (saved_tmp)
-		setenv("TMPDIR", saved_tmp, 1);
-	else
-		unsetenv("TMPDIR");
-	free(saved_tmp);
+	pid = start_build("hang/dtn.yaml", log, tmp);
 	/* waits, at most two minutes, until the RUN step has started */
 	for (int i = 0; i < 1200; i++) {
 		free(text);
@@ -760,6 +754,61 @@ static void test_e2e_local_build__interrupt_stops_cleanly(void **st)
 	}
 }
 
+/* Interrupted outside a RUN step (here while copying a file), buildah leaves its working
+ * container and its temporary files: dtn-build removes both, and nothing else. */
+static void test_e2e_local_build__interrupt_during_copy_leaves_nothing(void **st)
+{
+	char log[PATH_MAX], tmp[PATH_MAX], big[PATH_MAX], other[128], *text = NULL;
+	int status = 0;
+	pid_t pid;
+	tu_run r;
+
+	(void)st;
+	need_buildah();
+	write_text("copy/dtn.yaml",
+		   "version: 1\nimage:\n  base: localhost/dtn/busybox:1\n  steps:\n"
+		   "    - add_local_file: [big.bin, /big.bin]\n"
+		   "    - run_commands: [\"echo started-sleeping; sleep 300\"]\n"
+		   "snapshot: {name: e2e-copy}\n");
+	write_text("copy/big.bin", "");
+	snprintf(big, sizeof(big), "%s/copy/big.bin", top);
+	assert_int_equal(truncate(big, 32 << 20), 0);
+	/* a working container that was there before: it stays */
+	r = bah("from", "--pull=never", "-q", "localhost/dtn/busybox:1", NULL);
+	assert_ok(&r, "buildah from");
+	snprintf(other, sizeof(other), "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	tu_run_free(&r);
+	snprintf(log, sizeof(log), "%s/copy.log", top);
+	snprintf(tmp, sizeof(tmp), "%s/copy-tmp", top);
+	mkdir(tmp, 0755);
+	pid = start_build("copy/dtn.yaml", log, tmp);
+	/* waits, at most two minutes, until the COPY step has started */
+	for (int i = 0; i < 12000; i++) {
+		free(text);
+		text = read_all(log);
+		if (strstr(text, "STEP 2/3: COPY") || waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	assert_contains(text, "STEP 2/3: COPY");
+	free(text);
+	kill(pid, SIGINT);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	text = read_all(log);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 130)
+		fail_msg("dtn-build ended with status %d, not exit code 130:\n%s", status, text);
+	free(text);
+	r = bah("containers", "--format", "{{.ContainerName}}", NULL);
+	assert_ok(&r, "buildah containers");
+	assert_string_equal(r.out, "busybox-working-container\n");
+	tu_run_free(&r);
+	r = bah("rm", other, NULL);
+	tu_run_free(&r);
+	r = run_argv(DTN_STRV("/bin/ls", "-A", tmp), NULL);
+	assert_string_equal(r.out, "");
+	tu_run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -768,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_e2e_local_build__failing_run_exits_1),
 		cmocka_unit_test(test_e2e_local_build__if_changed_reuses),
 		cmocka_unit_test(test_e2e_local_build__interrupt_stops_cleanly),
+		cmocka_unit_test(test_e2e_local_build__interrupt_during_copy_leaves_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
