@@ -81,18 +81,26 @@ void cli_otel_start(int argc, char **argv)
 			      .log = log_line};
 	char name[128];
 	dtn_error err;
+	int rc;
 
 	T.command = command;
 	/* A viewer of trace files makes none (and must not truncate the file it reads). */
 	if (strcmp(command, "trace") == 0)
 		return;
 	dtn_error_clear(&err);
-	if (dtn_otel_new(&T.otel, &opts, &err) < 0) {
+	if ((rc = dtn_otel_new(&T.otel, &opts, &err)) < 0) {
 		char buf[2200];
 		dtn_error_format(&err, buf, sizeof(buf));
-		cli_error("telemetry is off: %s", buf);
 		T.otel = NULL;
-		return;
+		/* An OTLP protocol we do not speak stops the export, not the file asked for. */
+		opts.endpoint = "";
+		if (rc != DTN_EUNSUPPORTED || !T.trace_file || T.mode < 0 ||
+		    dtn_otel_new(&T.otel, &opts, NULL) < 0) {
+			T.otel = NULL;
+			cli_error("telemetry is off: %s", buf);
+			return;
+		}
+		cli_error("telemetry: no OTLP export, only the trace file: %s", buf);
 	}
 	if (!dtn_otel_is_enabled(T.otel))
 		return;

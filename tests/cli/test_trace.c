@@ -200,6 +200,30 @@ static void test_cli_trace__usage_errors(void **state)
 	tu_run_free(&r);
 }
 
+/* An OTLP protocol dtn-build does not speak turns the export off, not the trace file. */
+static void test_cli_trace__unsupported_protocol_keeps_the_file(void **state)
+{
+	tu_otlp *rcv = tu_otlp_start("");
+	tu_run r;
+	json_t *spans;
+
+	(void)state;
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tu_otlp_url(rcv), 1);
+	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", 1);
+	r = run(DTN_STRV("--trace-file", trace, "dockerfile", spec));
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is not supported"));
+	assert_int_equal(tu_otlp_count(rcv), 0);
+	spans = trace_spans();
+	assert_non_null(tu_otlp_find(spans, "dtn-build dockerfile"));
+	assert_non_null(tu_otlp_find(spans, "Spec.load"));
+	json_decref(spans);
+	tu_run_free(&r);
+	tu_otlp_stop(rcv);
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -534,6 +558,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_trace__failure_on_the_root_span, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__usage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__unsupported_protocol_keeps_the_file,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__hung_receiver_within_budget, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__interrupt_ends_spans_cancelled,
