@@ -214,7 +214,8 @@ static void test_cli_trace__unsupported_protocol_keeps_the_file(void **state)
 	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
 	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
 	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.err, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is not supported"));
+	assert_non_null(strstr(r.err,
+			       "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is not supported"));
 	assert_int_equal(tu_otlp_count(rcv), 0);
 	spans = trace_spans();
 	assert_non_null(tu_otlp_find(spans, "dtn-build dockerfile"));
