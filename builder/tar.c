@@ -33,6 +33,22 @@ const char *dtn__tar_entry_name(dtn__walk *w, const char *rel, dtn__buf *out)
 	return out->failed ? NULL : dtn__buf_cstr(out);
 }
 
+/*
+ * libarchive converts names between the locale's character set and the UTF-8 of PAX headers:
+ * in a UTF-8 locale a UTF-8 name goes out as it is, in the C locale it is marked as binary,
+ * and in a Latin-1 locale its bytes would be re-encoded. The archive must not depend on the
+ * locale of the program dtn runs in, so libarchive always works in the C locale: names are
+ * written as the bytes the file system holds.
+ */
+static int c_write_header(dtn__walk *w)
+{
+	locale_t old = uselocale(w->c_locale);
+	int rc = archive_write_header(w->ar, w->ae);
+
+	uselocale(old);
+	return rc;
+}
+
 int dtn__tar_header(dtn__walk *w, const char *name, const struct stat *st, const char *target)
 {
 	struct archive_entry *ae = w->ae;
@@ -52,7 +68,7 @@ int dtn__tar_header(dtn__walk *w, const char *name, const struct stat *st, const
 		archive_entry_set_filetype(ae, AE_IFREG);
 		archive_entry_set_size(ae, st->st_size);
 	}
-	if (archive_write_header(w->ar, ae) < ARCHIVE_WARN)
+	if (c_write_header(w) < ARCHIVE_WARN)
 		return tar_fail(w);
 	return 0;
 }
@@ -152,7 +168,7 @@ static la_ssize_t write_cb(struct archive *ar, void *arg, const void *data, size
 	return (la_ssize_t)len;
 }
 
-static int open_archive(dtn__walk *w)
+static int open_archive_c(dtn__walk *w)
 {
 	/* an archive written to a file inside the context must not take itself in */
 	if (w->write == dtn_write_fd && fstat(*(const int *)w->payload, &w->self) == 0 &&
@@ -170,16 +186,38 @@ static int open_archive(dtn__walk *w)
 	return 0;
 }
 
-static void close_archive(dtn__walk *w, bool ok)
+static int open_archive(dtn__walk *w)
 {
-	if (w->ar) {
-		if (ok)
-			archive_write_close(w->ar);
+	locale_t old;
+	int rc;
+
+	if (!(w->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0)))
+		return dtn__walk_fail(w, DTN_ENOMEM, "out of memory");
+	old = uselocale(w->c_locale);
+	rc = open_archive_c(w);
+	uselocale(old);
+	return rc;
+}
+
+static int close_archive_c(dtn__walk *w)
+{
+	locale_t old = uselocale(w->c_locale);
+	int rc = archive_write_close(w->ar);
+
+	uselocale(old);
+	return rc;
+}
+
+static void close_archive(dtn__walk *w)
+{
+	if (w->ar)
 		archive_write_free(w->ar);
-	}
 	archive_entry_free(w->ae);
 	dtn__sha256_free(w->sha);
 	dtn__free(w->buf);
+	if (w->c_locale)
+		freelocale(w->c_locale);
+	w->c_locale = (locale_t)0;
 }
 
 /* The archive walk; its identity in `digest`. */
@@ -188,9 +226,9 @@ static int archive_walk(dtn__walk *w, unsigned char digest[DTN__SHA256_LEN])
 	int rc;
 
 	if ((rc = open_archive(w)) == 0 && (rc = dtn__walk_context(w, digest)) == 0 &&
-	    archive_write_close(w->ar) != ARCHIVE_OK)
+	    close_archive_c(w) != ARCHIVE_OK)
 		rc = tar_fail(w);
-	close_archive(w, false);
+	close_archive(w);
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 #ifndef DTN_BUILDER_WALK_H
 #define DTN_BUILDER_WALK_H
 
+#include <locale.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -52,6 +53,7 @@ typedef struct dtn__walk {
 	dtn__buf pending;   /* directories whose header waits for a first entry inside */
 	size_t *pending_ends;
 	size_t npending, cappending;
+	locale_t c_locale;  /* libarchive runs in it, whatever the program's locale */
 	bool skip_self;     /* the archive goes to a file: that file is never archived */
 	struct stat self;   /* ... its stat (device and inode) */
 } dtn__walk;

@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,8 @@ static FILE *archive_of(dtn_image *img, const char *hash, int *code)
 	return f;
 }
 
+static bool same_bytes(FILE *a, FILE *b);
+
 /* Reads the archive and checks each entry against the file it came from. */
 static size_t check_entries(FILE *f, const char *const *want, const char *src_dir,
 			    const char *prefix)
@@ -605,6 +608,41 @@ static void test_builder_walk__archive_inside_context(void **state)
 	dtn__buf_free(&names);
 	dtn_image_free(img);
 	dtn_builder_free(b);
+}
+
+/*
+ * The archive's bytes do not depend on the program's locale: a name in UTF-8, one that is not
+ * UTF-8 and a link to a UTF-8 name come out the same in the C locale and a UTF-8 one.
+ */
+#define UNICODE_NAME "\xc3\xbc" "n" "\xc3\xaf" "c" "\xc3\xb6" "d" "\xc3\xa9" ".txt"
+
+static void test_builder_walk__archive_locale(void **state)
+{
+	dtn_image *img;
+	char hash[65], p[PATH_MAX];
+	FILE *c, *utf8;
+	int code;
+
+	(void)state;
+	tu_write(top, "names/" UNICODE_NAME, "u\n");
+	tu_write(top, "names/latin1-\xe9", "l\n");
+	tu_write(top, "names/\xe6\x97\xa5\xe6\x9c\xac/x", "j\n");
+	path_of(p, sizeof(p), "names/link");
+	assert_int_equal(symlink(UNICODE_NAME, p), 0);
+	hash_of("names", hash);
+	img = image_of(top, "names", true);
+	assert_non_null(setlocale(LC_ALL, "C"));
+	c = archive_of(img, hash, &code);
+	assert_int_equal(code, 0);
+	if (!setlocale(LC_ALL, "C.UTF-8"))
+		fail_msg("the C.UTF-8 locale is missing");
+	utf8 = archive_of(img, hash, &code);
+	assert_non_null(setlocale(LC_ALL, "C"));
+	assert_int_equal(code, 0);
+	assert_true(same_bytes(c, utf8));
+	fclose(c);
+	fclose(utf8);
+	dtn_image_free(img);
 }
 
 /* ---- ignore rules ---- */
@@ -961,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_builder_walk__long_names),
 		cmocka_unit_test(test_builder_walk__changed_after_identify),
 		cmocka_unit_test(test_builder_walk__archive_inside_context),
+		cmocka_unit_test(test_builder_walk__archive_locale),
 		cmocka_unit_test(test_builder_walk__dockerignore),
 		cmocka_unit_test(test_builder_walk__step_patterns),
 		cmocka_unit_test(test_builder_walk__links),
