@@ -28,7 +28,9 @@
  * blanks: for example DTN_BUILDAH_ARGS="--storage-driver vfs --root /srv/images". The engines'
  * own variables pass through unchanged (buildah honours BUILDAH_ISOLATION, BUILDAH_LAYERS and
  * CONTAINERS_STORAGE_CONF; its storage driver is chosen with --storage-driver or in
- * storage.conf, not by STORAGE_DRIVER). When buildah finds no OCI runtime (neither crun nor runc on PATH) and
+ * storage.conf, not by STORAGE_DRIVER). buildah and podman are asked for an image in Docker's
+ * format, as Docker builds it (the OCI format has no HEALTHCHECK, SHELL or ONBUILD), unless
+ * BUILDAH_FORMAT says otherwise. When buildah finds no OCI runtime (neither crun nor runc on PATH) and
  * BUILDAH_ISOLATION is not set, dtn asks it for chroot isolation, the only one that can run RUN
  * steps then.
  */

@@ -480,6 +480,12 @@ static int run_build(build *s)
 		cmd[n++] = "--isolation";
 		cmd[n++] = "chroot";
 	}
+	/* an image as Docker (and so Daytona) makes it: the OCI format has no HEALTHCHECK,
+	 * SHELL or ONBUILD, which buildah and podman would drop */
+	if (strcmp(s->kind->name, "docker") && !getenv("BUILDAH_FORMAT")) {
+		cmd[n++] = "--format";
+		cmd[n++] = "docker";
+	}
 	cmd[n++] = "-f";
 	cmd[n++] = df;
 	cmd[n++] = "-t";

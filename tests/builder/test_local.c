@@ -398,6 +398,7 @@ static void test_builder_local__lays_out_contexts_and_runs_engine(void **st)
 	assert_contains(calls, want);
 	assert_contains(calls, "/context]\n");
 	assert_null(strstr(calls, "--isolation")); /* BUILDAH_ISOLATION is set */
+	assert_contains(calls, "[--format][docker][-f]"); /* as Docker builds it */
 	free(calls);
 	/* output lines, both streams, the last one without a newline; phases too */
 	assert_contains(s.text, "STEP 1/2: FROM base\nto stderr\n");
@@ -425,8 +426,10 @@ static void test_builder_local__engine_args_from_environment(void **st)
 	(void)st;
 	setenv("DTN_BUILDAH_ARGS", "  --storage-driver vfs\t--root /x ", 1);
 	unsetenv("BUILDAH_ISOLATION");
+	setenv("BUILDAH_FORMAT", "oci", 1);
 	assert_int_equal(build(img, (dtn_local_opts){0}, &s, &res, NULL), 0);
 	unsetenv("DTN_BUILDAH_ARGS");
+	unsetenv("BUILDAH_FORMAT");
 	setenv("BUILDAH_ISOLATION", "chroot", 1);
 	path_of(p, sizeof(p), "state/calls");
 	calls = slurp(p);
@@ -434,6 +437,7 @@ static void test_builder_local__engine_args_from_environment(void **st)
 	/* buildah without an OCI runtime is asked for chroot isolation */
 	if (!on_path("crun") && !on_path("runc"))
 		assert_contains(calls, "[--isolation][chroot][-f]");
+	assert_null(strstr(calls, "[--format][docker]")); /* BUILDAH_FORMAT chooses */
 	free(calls);
 	dtn_local_result_free(res);
 	dtn_image_free(img);

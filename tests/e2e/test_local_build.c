@@ -188,20 +188,25 @@ static json_t *result_of(tu_run *r)
 	return j;
 }
 
-/* buildah inspect's OCIv1.config of an image. */
-static json_t *image_config(const char *image)
+/* buildah inspect's OCIv1.config (or Docker.config) of an image. */
+static json_t *config_of(const char *image, const char *format)
 {
 	tu_run r = bah("inspect", "--type", "image", image, NULL);
 	json_t *j, *config;
 
 	assert_ok(&r, "buildah inspect");
 	assert_non_null(j = json_loads(r.out, 0, NULL));
-	config = json_object_get(json_object_get(j, "OCIv1"), "config");
+	config = json_object_get(json_object_get(j, format), "config");
 	assert_non_null(config);
 	json_incref(config);
 	json_decref(j);
 	tu_run_free(&r);
 	return config;
+}
+
+static json_t *image_config(const char *image)
+{
+	return config_of(image, "OCIv1");
 }
 
 static void assert_strv(json_t *arr, const char *const *want)
@@ -564,6 +569,7 @@ static void test_e2e_local_build__from_dockerfile(void **st)
 		   "ADD notes.txt /app/\n"
 		   "COPY [\"with space.txt\", \"/app/with space.txt\"]\n"
 		   "RUN cat /app/src/main.sh > /app/copied\n"
+		   "HEALTHCHECK --interval=7s CMD test -f /app/copied\n"
 		   "ENTRYPOINT [\"/bin/sh\", \"/app/src/main.sh\"]");
 	write_file("df/docker/src/main.sh", "echo main\n", 10, 0755);
 	write_text("df/docker/notes.txt", "notes\n");
@@ -575,6 +581,11 @@ static void test_e2e_local_build__from_dockerfile(void **st)
 	c = image_config(json_string_value(json_object_get(res, "image")));
 	assert_true(env_has(json_object_get(c, "Env"), "AFTER=the Dockerfile"));
 	assert_strv(json_object_get(c, "Entrypoint"), DTN_STRV("/bin/sh", "/app/src/main.sh"));
+	json_decref(c);
+	/* built as Docker builds it: the health check is kept */
+	c = config_of(json_string_value(json_object_get(res, "image")), "Docker");
+	assert_strv(json_object_get(json_object_get(c, "Healthcheck"), "Test"),
+		    DTN_STRV("CMD-SHELL", "test -f /app/copied"));
 	mount_image(json_string_value(json_object_get(res, "image")), ctr, sizeof(ctr), root,
 		    sizeof(root));
 	check_file(root, "/app/src/main.sh", "echo main\n", 10, 0755);
