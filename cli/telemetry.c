@@ -102,9 +102,11 @@ void cli_otel_start(int argc, char **argv)
 		}
 		cli_error("telemetry: no OTLP export, only the trace file: %s", buf);
 	}
+	/* Off, the provider still hands on a TRACEPARENT the process was given (the propagators
+	 * keep working when OTEL_SDK_DISABLED is set), so it is installed either way. */
+	dtn_otel_set_default(T.otel);
 	if (!dtn_otel_is_enabled(T.otel))
 		return;
-	dtn_otel_set_default(T.otel);
 	snprintf(name, sizeof(name), "dtn-build %s", command);
 	T.root = dtn_span_start(name, DTN_SPAN_INTERNAL, NULL);
 	dtn_span_set_str(T.root, "dtn.command", command);

@@ -157,6 +157,39 @@ static void test_cli_trace__traceparent_makes_it_a_child(void **state)
 	tu_run_free(&r);
 }
 
+/* With telemetry off (OTEL_SDK_DISABLED), the trace the process belongs to is still handed on
+ * to the API: propagation keeps working. */
+static void test_cli_trace__traceparent_forwarded_when_off(void **state)
+{
+	static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	tu_otlp *rcv = tu_otlp_start("");
+	char api[128];
+	const char *sent;
+	tu_run r;
+
+	(void)state;
+	snprintf(api, sizeof(api), "%s/api", tu_otlp_url(rcv));
+	setenv("DAYTONA_API_URL", api, 1);
+	setenv("DAYTONA_API_KEY", "test-key", 1);
+	setenv("OTEL_SDK_DISABLED", "true", 1);
+	setenv("TRACEPARENT", tp, 1);
+	setenv("TRACESTATE", "ci=1", 1);
+	r = run(DTN_STRV("snapshot", "list"));
+	unsetenv("DAYTONA_API_URL");
+	unsetenv("DAYTONA_API_KEY");
+	unsetenv("OTEL_SDK_DISABLED");
+	unsetenv("TRACEPARENT");
+	unsetenv("TRACESTATE");
+	assert_true(tu_otlp_count(rcv) >= 1);
+	assert_non_null(strstr(tu_otlp_get(rcv, 0)->path, "/api/snapshots"));
+	sent = tu_otlp_header(tu_otlp_get(rcv, 0), "traceparent");
+	assert_non_null(sent);
+	assert_string_equal(sent, tp);
+	assert_string_equal(tu_otlp_header(tu_otlp_get(rcv, 0), "tracestate"), "ci=1");
+	tu_run_free(&r);
+	tu_otlp_stop(rcv);
+}
+
 static void test_cli_trace__failure_on_the_root_span(void **state)
 {
 	tu_run r = run(DTN_STRV("--trace-file", trace, "dockerfile", "nonexistent.yaml"));
@@ -556,6 +589,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__traceparent_makes_it_a_child, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__traceparent_forwarded_when_off,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__failure_on_the_root_span, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__usage_errors, setup, teardown),
