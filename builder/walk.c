@@ -74,11 +74,7 @@ const char *dtn__walk_root_path(dtn__walk *w, const char *rel)
 	return m->failed ? NULL : dtn__buf_cstr(m);
 }
 
-/*
- * Whether the rules leave out `rel` (relative to the top). *reinclude says whether an excluded
- * directory may still hold entries an exception takes back, so that it must be walked.
- */
-static int excluded(dtn__walk *w, const char *rel, bool is_dir, bool *reinclude)
+int dtn__walk_excluded(dtn__walk *w, const char *rel, bool is_dir, bool *reinclude)
 {
 	int rule = -1, m = 0;
 	const char *rp;
@@ -621,8 +617,8 @@ static int filter(dtn__walk *w, dtn__entry *v, size_t *n)
 		size_t old = rel_push(w, v[i].name);
 		bool reinclude = false;
 		int ex = w->rel.failed ? DTN_ENOMEM
-				       : excluded(w, dtn__buf_cstr(&w->rel), v[i].kind == 'd',
-						  &reinclude);
+				       : dtn__walk_excluded(w, dtn__buf_cstr(&w->rel), v[i].kind == 'd',
+							    &reinclude);
 
 		rel_pop(w, old);
 		if (ex < 0 && rc == 0)

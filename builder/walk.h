@@ -80,6 +80,12 @@ int dtn__walk_read_file(dtn__walk *w, int fd, const struct stat *listed, dtn__sh
 /* Opens a listed file without following a link put in its place. */
 int dtn__walk_open_listed(int dfd, const char *name);
 
+/*
+ * Whether the rules leave out `rel` (relative to the top): 1, 0, or DTN_ENOMEM. *reinclude
+ * says whether an excluded directory may still hold entries an exception takes back, so that
+ * it must be walked.
+ */
+int dtn__walk_excluded(dtn__walk *w, const char *rel, bool is_dir, bool *reinclude);
 /* `rel` (relative to the top) relative to the root, in w->match; NULL when memory runs out. */
 const char *dtn__walk_root_path(dtn__walk *w, const char *rel);
 /* Where rule i comes from: "SOURCE:LINE" for a file's line, "SOURCE" for a step's pattern. */

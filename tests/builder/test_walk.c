@@ -714,6 +714,72 @@ static void test_builder_walk__step_patterns(void **state)
 	dtn_builder_free(b);
 }
 
+/* What explain says of `rel` under top/expl, in the first context of img. */
+static void expect_explain(dtn_builder *b, dtn_image *img, const char *rel, const char *words)
+{
+	dtn_error err;
+	char p[PATH_MAX], *text = NULL;
+
+	snprintf(p, sizeof(p), "%s/expl/%s", top, rel);
+	assert_int_equal(dtn_builder_explain(b, dtn_image_context(img, 0), p, &text, &err), 0);
+	assert_non_null(text);
+	if (!strstr(text, words))
+		fail_msg("explain %s: \"%s\" lacks \"%s\"", rel, text, words);
+	dtn_free(text);
+}
+
+/*
+ * explain says what the archive holds: an excluded directory that keeps entries taken back is
+ * in it, one that keeps none is not; nothing below a link, no FIFO, no missing file is.
+ */
+static void test_builder_walk__explain_matches_archive(void **state)
+{
+	struct warnings w = {0};
+	dtn_builder *b = builder(&w, false);
+	dtn_image *img;
+	char p[PATH_MAX];
+	int code;
+	FILE *f;
+
+	(void)state;
+	tu_write(top, "expl/.dockerignore", "dir\n!dir/keep.txt\nnone\n!none/keep.txt\n");
+	tu_write(top, "expl/dir/keep.txt", "k\n");
+	tu_write(top, "expl/dir/other", "o\n");
+	tu_write(top, "expl/none/other", "o\n");
+	tu_write(top, "expl/plain/a", "a\n");
+	path_of(p, sizeof(p), "expl/fifo");
+	assert_int_equal(mkfifo(p, 0644), 0);
+	path_of(p, sizeof(p), "expl/link");
+	assert_int_equal(symlink("plain", p), 0);
+	path_of(p, sizeof(p), "expl");
+	img = dtn_image_resolve_from(dtn_image_base("scratch"), p);
+	dtn_image_add_local_dir(img, ".", "/app", NULL);
+	assert_int_equal(dtn_image_status(img), 0);
+
+	/* the archive: dir/ with keep.txt; none/ not at all */
+	f = archive_of(img, NULL, &code);
+	assert_int_equal(code, 0);
+	check_entries(f, DTN_STRV(".dockerignore", "dir/", "dir/keep.txt", "link", "plain/",
+				  "plain/a"),
+		      p, "");
+	fclose(f);
+
+	expect_explain(b, img, "dir", "in the archive as dir, for the entries inside it");
+	expect_explain(b, img, "dir", "itself left out by");
+	expect_explain(b, img, "dir/keep.txt", "in the archive as dir/keep.txt (taken back by");
+	expect_explain(b, img, "dir/other", "left out by");
+	expect_explain(b, img, "none", "left out by");
+	expect_explain(b, img, "none/other", "left out by");
+	expect_explain(b, img, "fifo", "not in the archive: not a file, directory or link");
+	expect_explain(b, img, "link", "in the archive as link");
+	expect_explain(b, img, "link/a", "expl/link is a link, archived as a link");
+	expect_explain(b, img, "missing", "not in the archive: there is no such file");
+	expect_explain(b, img, "plain/a/x", "there is no such file");
+	expect_explain(b, img, "", "in the archive as ./");
+	dtn_image_free(img);
+	dtn_builder_free(b);
+}
+
 /* ---- links and odd files ---- */
 
 static void test_builder_walk__links(void **state)
@@ -1002,6 +1068,7 @@ int main(void)
 		cmocka_unit_test(test_builder_walk__archive_locale),
 		cmocka_unit_test(test_builder_walk__dockerignore),
 		cmocka_unit_test(test_builder_walk__step_patterns),
+		cmocka_unit_test(test_builder_walk__explain_matches_archive),
 		cmocka_unit_test(test_builder_walk__links),
 		cmocka_unit_test(test_builder_walk__socket_skipped),
 		cmocka_unit_test(test_builder_walk__cache_hits),
