@@ -288,7 +288,8 @@ static int run_engine(build *s, const char *const *cmd, dtn__line_fn line, void 
 {
 	char **argv = engine_argv(s, cmd);
 	char *tmp = s->engine_tmp ? dtn__aprintf("TMPDIR=%s", s->engine_tmp) : NULL;
-	const char *env[3] = {0};
+	char tp[16 + 64] = "TRACEPARENT=";
+	const char *env[4] = {0};
 	size_t n = 0;
 	dtn__proc p = {
 		.env = env,
@@ -308,6 +309,9 @@ static int run_engine(build *s, const char *const *cmd, dtn__line_fn line, void 
 		env[n++] = "BUILDKIT_PROGRESS=plain";
 	if (tmp)
 		env[n++] = tmp;
+	/* the engine's own spans (BuildKit's) join the trace under this phase's span */
+	if (dtn_span_traceparent(NULL, tp + 12, sizeof(tp) - 12) > 0)
+		env[n++] = tp;
 	p.argv = (const char *const *)argv;
 	rc = dtn__proc_run(&p, status, s->err);
 	dtn__free(argv);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,6 +189,55 @@ static void test_cli_trace__traceparent_forwarded_when_off(void **state)
 	assert_string_equal(tu_otlp_header(tu_otlp_get(rcv, 0), "tracestate"), "ci=1");
 	tu_run_free(&r);
 	tu_otlp_stop(rcv);
+}
+
+/* A local build hands its trace to the container engine it runs (TRACEPARENT), naming the span
+ * of the phase that runs it. */
+static void test_cli_trace__engine_gets_the_traceparent(void **state)
+{
+	static const char fake[] =
+		"#!/bin/sh\n"
+		"echo \"${TRACEPARENT:-none}\" >> \"$(dirname \"$0\")/seen\"\n"
+		"for a in \"$@\"; do case \"$a\" in inspect) exit 125 ;; bud) break ;; esac; done\n"
+		"echo 'Successfully tagged it'\n";
+	char engine[PATH_MAX + 32], seen[PATH_MAX + 32], *text, *line, *next;
+	json_t *spans, *sp;
+	size_t i, lines = 0;
+	tu_run r;
+
+	(void)state;
+	tu_write(dir, "engine/buildah", fake);
+	snprintf(engine, sizeof(engine), "%s/engine/buildah", dir);
+	snprintf(seen, sizeof(seen), "%s/engine/seen", dir);
+	assert_int_equal(chmod(engine, 0755), 0);
+	setenv("TRACEPARENT", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 1);
+	r = run(DTN_STRV("--trace-file", trace, "build", spec, "--local", "--engine", engine,
+			 "--name", "tp", "--no-cache"));
+	unsetenv("TRACEPARENT");
+	assert_int_equal(r.status, 0);
+	spans = trace_spans();
+	text = read_text(seen);
+	for (line = text; *line; line = next) {
+		bool found = false;
+
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+
+		assert_int_equal(strlen(line), 55);
+		assert_memory_equal(line, "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36);
+		json_array_foreach(spans, i, sp)
+			if (!strncmp(line + 36, str(sp, "spanId"), 16) &&
+			    !strncmp(str(sp, "name"), "LocalBuild.", 11))
+				found = true;
+		if (!found)
+			fail_msg("the engine got %s, the id of no LocalBuild span", line);
+		lines++;
+	}
+	assert_true(lines >= 2);
+	dtn__free(text);
+	json_decref(spans);
+	tu_run_free(&r);
 }
 
 static void test_cli_trace__failure_on_the_root_span(void **state)
@@ -591,6 +641,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__traceparent_forwarded_when_off,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__engine_gets_the_traceparent, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__failure_on_the_root_span, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__usage_errors, setup, teardown),
