@@ -260,7 +260,8 @@ int dtn_builder_archive(dtn_builder *b, const dtn_context *ctx, const char *hash
 int dtn_builder_archive_identify(dtn_builder *b, const dtn_context *ctx, dtn_write_fn write,
 				 void *payload, dtn_context_id **out, dtn_error *err)
 {
-	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .write = write, .payload = payload};
+	dtn__walk w = {.b = b, .ctx = ctx, .err = err, .write = write, .payload = payload,
+		       .one_pass = true};
 	unsigned char digest[DTN__SHA256_LEN];
 	dtn_span *span = dtn__context_span_start("Context.archiveIdentify", ctx);
 	int rc;

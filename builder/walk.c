@@ -540,7 +540,8 @@ static int visit_link(dtn__walk *w, int dfd, dtn__entry *en, const char *name)
 	if (dtn__sha256_once(en->digest, target, (size_t)n) < 0)
 		return dtn__walk_fail(w, DTN_ERROR, "cannot hash a link");
 	w->id->links++;
-	if (w->b->opts.for_daytona && !w->ar)
+	/* said once: by identify, or by the one pass that both identifies and archives */
+	if (w->b->opts.for_daytona && (!w->ar || w->one_pass))
 		dtn__builder_warn(w->b, "%s: a symbolic link; Daytona's runner turns links into "
 					"empty files", dtn__walk_shown(w, NULL, path, sizeof(path)));
 	if (w->ar && ((rc = dtn__tar_flush_dirs(w)) < 0 || (rc = dtn__tar_header(w, name, &en->st, target)) < 0))

@@ -53,6 +53,7 @@ typedef struct dtn__walk {
 	dtn__buf pending;   /* directories whose header waits for a first entry inside */
 	size_t *pending_ends;
 	size_t npending, cappending;
+	bool one_pass;      /* archive and identify at once: the warnings of identify too */
 	locale_t c_locale;  /* libarchive runs in it, whatever the program's locale */
 	bool skip_self;     /* the archive goes to a file: that file is never archived */
 	struct stat self;   /* ... its stat (device and inode) */
