@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dtn_daytona.h"
+#include "dtn_otel.h"
 #include "http.h"
 #include "internal.h"
 
@@ -179,12 +180,13 @@ void dtn__lines_free(dtn__lines *l);
  * stream headers, the HTTP status checked, lines delivered to `log` under the callback lock.
  * While the build goes on (dtn__logstream_set_final not called), a stream that drops, or that
  * cannot be opened yet (404, connection failures), is opened again after the poll interval,
- * without delivering again what was delivered.
+ * without delivering again what was delivered. Its span, SnapshotService.streamBuildLogs, is a
+ * child of `parent` (NULL: the calling thread's current span).
  */
 typedef struct dtn__logstream dtn__logstream;
 
 int dtn__logstream_start(dtn__logstream **out, dtn_daytona *c, const char *url, bool follow,
-			 dtn_log_fn log, void *payload, dtn_error *err);
+			 dtn_span *parent, dtn_log_fn log, void *payload, dtn_error *err);
 /* The build reached a final state: no more re-opening. */
 void dtn__logstream_set_final(dtn__logstream *s);
 /* Whether the stream ended by itself (end of data, or it gave up). */

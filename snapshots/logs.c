@@ -299,7 +299,7 @@ static void stream_free(dtn__logstream *s)
 }
 
 int dtn__logstream_start(dtn__logstream **out, dtn_daytona *c, const char *url, bool follow,
-			 dtn_log_fn log, void *payload, dtn_error *err)
+			 dtn_span *parent, dtn_log_fn log, void *payload, dtn_error *err)
 {
 	dtn__logstream *s;
 	dtn__http_opts o = c->http_opts;
@@ -328,7 +328,8 @@ int dtn__logstream_start(dtn__logstream **out, dtn_daytona *c, const char *url, 
 		return dtn__error_set(err, rc, "cannot set up the HTTP client");
 	}
 	s->span = dtn_span_start_ex("SnapshotService.streamBuildLogs", DTN_SPAN_INTERNAL,
-				    &(dtn_span_opts){.version = 1, .not_current = true});
+				    &(dtn_span_opts){.version = 1, .parent = parent,
+						     .not_current = true});
 	dtn_span_set_str(s->span, "component", "SnapshotService");
 	dtn_span_set_str(s->span, "method", "streamBuildLogs");
 	if ((rc = pthread_create(&s->thread, NULL, run, s)) != 0) {
@@ -429,6 +430,8 @@ int dtn__logstream_finish(dtn__logstream *s, bool strict, dtn_error *err)
 		dtn_span_record_error(s->span, rc, NULL, "the log callback asked to stop");
 	} else if (s->fail_code < 0 && !cut) {
 		dtn_span_record_error(s->span, s->fail_code, NULL, s->fail_msg);
+	} else if (cut && s->c->cancel && *s->c->cancel) {
+		dtn_span_record_error(s->span, DTN_EINTR, NULL, NULL); /* error.type cancelled */
 	} else {
 		dtn_span_set_status(s->span, DTN_SPAN_OK, NULL);
 	}

@@ -530,6 +530,7 @@ typedef struct waiter {
 	bool streamed;       /* a stream was opened */
 	int url_tries;
 	dtn__logstream *stream;
+	dtn_span *stream_parent; /* of the stream's span (NULL: the wait's); borrowed */
 } waiter;
 
 static dtn_snapshot *cur(const waiter *w)
@@ -576,7 +577,8 @@ static int maybe_stream(waiter *w, dtn_error *err)
 			w->url_tries = 3;
 		return 0;
 	}
-	rc = dtn__logstream_start(&w->stream, c, url, true, w->p.log, w->p.payload, err);
+	rc = dtn__logstream_start(&w->stream, c, url, true, w->stream_parent, w->p.log,
+				  w->p.payload, err);
 	w->streamed = rc == 0;
 	dtn__free(url);
 	return rc;
@@ -697,12 +699,12 @@ static int final_result(waiter *w, dtn_error *err)
 	return DTN_EBUILD;
 }
 
-/* A waiter for snapshot s (owned from now on) with its operation's span. */
-static void waiter_start(waiter *w, dtn_daytona *c, dtn_snapshot *s, const char *span_name,
+/* A waiter for snapshot s (owned from now on) with its operation's span (taken). */
+static void waiter_start(waiter *w, dtn_daytona *c, dtn_snapshot *s, dtn_span *span,
 			 dtn_log_fn log, void *payload)
 {
 	w->p = (dtn__poll){.kind = &until_final, .c = c, .log = log, .payload = payload, .cur = s};
-	w->p.span = dtn_span_start_op(span_name, NULL);
+	w->p.span = span;
 	dtn_span_set_str(w->p.span, "daytona.snapshot.name", s->name);
 	dtn_span_set_str(w->p.span, "daytona.snapshot.id", s->id);
 }
@@ -749,7 +751,8 @@ static int failed_log(waiter *w, dtn_error *err)
 		dtn__api_warn(c, "build logs: %s", uerr.message);
 		return rc == DTN_EINTR ? dtn__error_set(err, rc, "interrupted") : 0;
 	}
-	rc = dtn__logstream_start(&w->stream, c, url, false, w->p.log, w->p.payload, err);
+	rc = dtn__logstream_start(&w->stream, c, url, false, w->stream_parent, w->p.log,
+				  w->p.payload, err);
 	dtn__free(url);
 	if (rc < 0)
 		return rc;
@@ -778,7 +781,10 @@ int dtn_snapshot_wait(dtn_daytona *c, const dtn_snapshot *from, const dtn_snapsh
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot to wait for");
 	if (!(s = dtn_snapshot_dup(from)))
 		return dtn__error_set(err, DTN_ENOMEM, "out of memory");
-	waiter_start(&w, c, s, "SnapshotService.wait", o->log, o->payload);
+	/* The build log is streamed beside the wait, under the operation that waits (the
+	 * snapshot's creation, otel.md §12.2). */
+	w.stream_parent = dtn_span_current();
+	waiter_start(&w, c, s, dtn_span_start_op("SnapshotService.wait", NULL), o->log, o->payload);
 	rc = run_wait(&w, err);
 	if (rc == 0)
 		rc = failed_log(&w, err);
@@ -813,6 +819,7 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 {
 	waiter w = {0};
 	dtn_snapshot *s = NULL;
+	dtn_span *span;
 	char *url = NULL;
 	int rc, src;
 	dtn_error serr = {0};
@@ -820,16 +827,21 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 	dtn_error_clear(err);
 	if (!id_or_name || !*id_or_name)
 		return dtn__error_set(err, DTN_EINVAL, "no snapshot named");
-	if ((rc = get_snapshot(c, id_or_name, &s, err)) < 0)
+	/* the lookup is part of the operation: its request goes under the span */
+	span = op_start("SnapshotService.logs", id_or_name);
+	if ((rc = get_snapshot(c, id_or_name, &s, err)) < 0) {
+		dtn_span_end_op(span, rc, err);
 		return rc;
+	}
 	if (!s->dockerfile) {
 		rc = dtn__error_set(err, DTN_ENOTFOUND,
 				    "snapshot \"%s\" was made from the image %s: it has no build logs",
 				    s->name, s->image_name ? s->image_name : "(unknown)");
+		dtn_span_end_op(span, rc, err);
 		dtn_snapshot_free(s);
 		return rc;
 	}
-	waiter_start(&w, c, s, "SnapshotService.logs", log, payload);
+	waiter_start(&w, c, s, span, log, payload);
 	if (follow && !dtn_snapshot_state_is_final(s->state)) {
 		/* as a build's own wait: the stream opens once it runs (a pending build has no
 		 * runner, so no log yet), and a failure between polls still shows its log */
@@ -839,7 +851,7 @@ int dtn_snapshot_logs(dtn_daytona *c, const char *id_or_name, bool follow, dtn_l
 		goto out;
 	}
 	if ((rc = logs_url(c, cur(&w), &url, err)) < 0 ||
-	    (rc = dtn__logstream_start(&w.stream, c, url, false, log, payload, err)) < 0)
+	    (rc = dtn__logstream_start(&w.stream, c, url, false, NULL, log, payload, err)) < 0)
 		goto out;
 	rc = read_to_end(c, w.stream, err);
 	src = dtn__logstream_finish(w.stream, true, &serr);

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "otlp_check.h"
 #include "otlp_receiver.h"
+#include "server.h"
 #include "testutil.h"
 
 static char dir[PATH_MAX], spec[PATH_MAX + 16], trace[PATH_MAX + 16];
@@ -430,6 +431,207 @@ static void test_cli_trace__over_otlp(void **state)
 	tu_otlp_stop(rcv);
 }
 
+/* ---- Daytona commands against the test server ---- */
+
+static void daytona_env(const tu_server *srv)
+{
+	tu_server_setenv(srv);
+	/* no .env file of the directory's parents may add anything */
+	setenv("DTN_CACHE_DIR", dir, 1);
+}
+
+static void daytona_unenv(void)
+{
+	unsetenv("DAYTONA_API_URL");
+	unsetenv("DAYTONA_API_KEY");
+	unsetenv("DAYTONA_TARGET");
+	unsetenv("DTN_CACHE_DIR");
+}
+
+/* The span of the trace whose spanId is id, borrowed; NULL if none. */
+static json_t *span_by_id(json_t *spans, const char *id)
+{
+	size_t i;
+	json_t *sp;
+
+	json_array_foreach(spans, i, sp)
+		if (id && str(sp, "spanId") && !strcmp(str(sp, "spanId"), id))
+			return sp;
+	return NULL;
+}
+
+static void assert_parent(json_t *spans, json_t *child, const char *parent_name)
+{
+	json_t *parent;
+
+	assert_non_null(child);
+	parent = span_by_id(spans, str(child, "parentSpanId"));
+	if (!parent || strcmp(str(parent, "name"), parent_name))
+		fail_msg("the parent of %s is %s, not %s", str(child, "name"),
+			 parent ? str(parent, "name") : "missing", parent_name);
+}
+
+static long long status_code(json_t *sp)
+{
+	return json_integer_value(json_object_get(json_object_get(sp, "status"), "code"));
+}
+
+/* Whether the span has an event called name. */
+static bool has_event(json_t *sp, const char *name)
+{
+	size_t i;
+	json_t *ev;
+
+	json_array_foreach(json_object_get(sp, "events"), i, ev)
+		if (!strcmp(str(ev, "name"), name))
+			return true;
+	return false;
+}
+
+/* Every HTTP CLIENT span: the stable attributes, no query string, inside an operation. */
+static void assert_client_spans(json_t *spans, const char *root_id)
+{
+	size_t i, n = 0;
+	json_t *sp;
+
+	json_array_foreach(spans, i, sp) {
+		const char *url;
+
+		if (json_integer_value(json_object_get(sp, "kind")) != 3)
+			continue;
+		n++;
+		url = tu_otlp_attr_str(sp, "url.full");
+		assert_non_null(url);
+		assert_null(strchr(url, '?'));
+		assert_non_null(tu_otlp_attr_str(sp, "http.request.method"));
+		assert_non_null(tu_otlp_attr_str(sp, "server.address"));
+		assert_true(tu_otlp_attr_int(sp, "server.port") > 0);
+		assert_null(tu_otlp_attr(sp, "http.method"));
+		assert_null(tu_otlp_attr(sp, "http.url"));
+		assert_non_null(span_by_id(spans, str(sp, "parentSpanId")));
+		if (!strcmp(str(sp, "parentSpanId"), root_id))
+			fail_msg("the request %s is outside every operation", url);
+	}
+	assert_true(n > 0);
+}
+
+/*
+ * A build that fails on Daytona: the tree of otel.md §12.2 (the log stream beside the wait,
+ * under the creation), the failure on the wait, the creation and the root with exception
+ * events; then `logs`, whose requests all belong to its operation.
+ */
+static void test_cli_trace__daytona_build_tree(void **state)
+{
+	tu_server srv;
+	tu_run r;
+	json_t *spans, *root, *create, *wait, *stream, *ctx, *up;
+
+	(void)state;
+	if (tu_server_start(&srv) < 0)
+		fail_msg("the Daytona test server did not start");
+	tu_server_scenario(&srv, "{\"pending_ms\": 100, \"outcome\": \"build_failed\", "
+				 "\"log_lines\": [\"#1 RUN echo hi\\n\", 1600, \"ERROR: boom\\n\"]}");
+	daytona_env(&srv);
+	r = run(DTN_STRV("--trace-file", trace, "build", spec, "--daytona", "--name", "tree"));
+	assert_int_equal(r.status, 1);
+	tu_run_free(&r);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build build");
+	create = tu_otlp_find(spans, "SnapshotService.create");
+	wait = tu_otlp_find(spans, "SnapshotService.wait");
+	stream = tu_otlp_find(spans, "SnapshotService.streamBuildLogs");
+	ctx = tu_otlp_find(spans, "SnapshotService.processImageContext");
+	up = tu_otlp_find(spans, "ObjectStorage.upload");
+	assert_non_null(root);
+	assert_parent(spans, create, "dtn-build build");
+	assert_parent(spans, ctx, "SnapshotService.create");
+	assert_parent(spans, up, "SnapshotService.processImageContext");
+	assert_parent(spans, wait, "SnapshotService.create");
+	assert_parent(spans, stream, "SnapshotService.create");
+	assert_client_spans(spans, str(root, "spanId"));
+	/* the failure, where it happened and on the way up */
+	assert_string_equal(tu_otlp_attr_str(wait, "error.type"), "daytona.snapshot.build_failed");
+	assert_int_equal(status_code(wait), 2);
+	assert_true(has_event(wait, "exception"));
+	assert_true(has_event(wait, "daytona.snapshot.state_change"));
+	assert_string_equal(tu_otlp_attr_str(create, "error.type"),
+			    "daytona.snapshot.build_failed");
+	assert_true(has_event(create, "exception"));
+	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "build_failed");
+	assert_true(has_event(root, "exception"));
+	assert_int_equal(tu_otlp_attr_int(root, "process.exit.code"), 1);
+	assert_int_equal(tu_otlp_attr_int(stream, "dtn.log.lines"), 2);
+	json_decref(spans);
+
+	r = run(DTN_STRV("--trace-file", trace, "logs", "tree"));
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "ERROR: boom"));
+	tu_run_free(&r);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build logs");
+	assert_parent(spans, tu_otlp_find(spans, "SnapshotService.logs"), "dtn-build logs");
+	assert_parent(spans, tu_otlp_find(spans, "SnapshotService.streamBuildLogs"),
+		      "SnapshotService.logs");
+	assert_client_spans(spans, str(root, "spanId"));
+	json_decref(spans);
+	daytona_unenv();
+	tu_server_stop(&srv);
+}
+
+/* Ctrl-C while the build log streams: the stream's span is cancelled, not a success. */
+static void test_cli_trace__daytona_interrupt_cancels_the_stream(void **state)
+{
+	tu_server srv;
+	json_t *spans, *stream, *root;
+	int status = -1;
+	pid_t pid;
+
+	(void)state;
+	if (tu_server_start(&srv) < 0)
+		fail_msg("the Daytona test server did not start");
+	tu_server_scenario(&srv, "{\"pending_ms\": 100, "
+				 "\"log_lines\": [\"#1 RUN sleep\\n\", 120000, \"done\\n\"]}");
+	daytona_env(&srv);
+	if ((pid = fork()) == 0) {
+		const char *tool = tu_dtn_build();
+		freopen("/dev/null", "w", stdout);
+		freopen("/dev/null", "w", stderr);
+		if (chdir(dir) == 0)
+			execl(tool, tool, "--trace-file", trace, "build", spec, "--daytona", "--name",
+			      "int", (char *)NULL);
+		_exit(127);
+	}
+	assert_true(pid > 0);
+	daytona_unenv();
+	/* until the log stream is open */
+	for (int i = 0; i < 600 && tu_server_count(&srv, "proxy", "GET", NULL) < 1; i++)
+		usleep(50000);
+	assert_true(tu_server_count(&srv, "proxy", "GET", NULL) >= 1);
+	kill(pid, SIGINT);
+	for (int i = 0; i < 400 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (!WIFEXITED(status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("dtn-build did not end after SIGINT");
+	}
+	assert_int_equal(WEXITSTATUS(status), 130);
+	spans = trace_spans();
+	root = tu_otlp_find(spans, "dtn-build build");
+	stream = tu_otlp_find(spans, "SnapshotService.streamBuildLogs");
+	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "cancelled");
+	assert_int_equal(status_code(root), 2);
+	assert_non_null(stream);
+	if (!tu_otlp_attr_str(stream, "error.type"))
+		fail_msg("the stream's span has no error.type");
+	assert_string_equal(tu_otlp_attr_str(stream, "error.type"), "cancelled");
+	assert_int_not_equal(status_code(stream), 1);
+	assert_string_equal(tu_otlp_attr_str(tu_otlp_find(spans, "SnapshotService.wait"),
+					     "error.type"), "cancelled");
+	json_decref(spans);
+	tu_server_stop(&srv);
+}
+
 static const char crafted[] =
 	"{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
 	"{\"stringValue\":\"svc\"}}]},\"scopeSpans\":[{\"spans\":["
@@ -653,6 +855,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_trace__interrupt_ends_spans_cancelled,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__over_otlp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__daytona_build_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__daytona_interrupt_cancels_the_stream,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_a_waterfall, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_reads_what_was_written, setup,
