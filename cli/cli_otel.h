@@ -37,6 +37,9 @@ void cli_otel_daytona(const dtn_daytona *c);
 /* Remembers the library error behind a failure (called by cli_exit_code). */
 void cli_otel_note_code(int code);
 
+/* Remembers a reported library error, code and message, for the root span (cli_report). */
+void cli_otel_note_error(const dtn_error *err);
+
 /* dtn.spec.path and dtn.spec.sha256 of the spec a command loaded, on the root span. */
 void cli_otel_spec(const char *path);
 

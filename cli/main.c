@@ -64,6 +64,7 @@ void cli_report(const dtn_error *err)
 
 	dtn_error_format(err, buf, sizeof(buf));
 	cli_error("%s", buf);
+	cli_otel_note_error(err);
 }
 
 volatile int cli_interrupted;

@@ -21,7 +21,8 @@ static struct {
 	dtn_otel *otel;
 	dtn_span *root;
 	const char *command;
-	int last_code;          /* the last library error met (cli_exit_code) */
+	int last_code;          /* the last library error met (cli_exit_code, cli_report) */
+	char last_message[512]; /* what cli_report said about it */
 } T;
 
 /* Removes argv[i] (and n - 1 following) from the list. */
@@ -109,6 +110,9 @@ void cli_otel_start(int argc, char **argv)
 		return;
 	snprintf(name, sizeof(name), "dtn-build %s", command);
 	T.root = dtn_span_start(name, DTN_SPAN_INTERNAL, NULL);
+	/* component and method as on every other span (otel.md §12.2) */
+	dtn_span_set_str(T.root, "component", "dtn-build");
+	dtn_span_set_str(T.root, "method", command);
 	dtn_span_set_str(T.root, "dtn.command", command);
 	if (strcmp(command, "build") == 0) {
 		bool dry = false;
@@ -147,6 +151,14 @@ void cli_otel_note_code(int code)
 {
 	if (code < 0)
 		T.last_code = code;
+}
+
+void cli_otel_note_error(const dtn_error *err)
+{
+	if (!err || err->code >= 0)
+		return;
+	T.last_code = err->code;
+	dtn_error_format(err, T.last_message, sizeof(T.last_message));
 }
 
 void cli_otel_spec(const char *path)
@@ -196,8 +208,7 @@ static void root_error(int exit_code)
 	int code = T.last_code ? T.last_code : DTN_ERROR;
 
 	if (exit_code == EXIT_INTERRUPTED) {
-		dtn_span_set_str(T.root, "error.type", "cancelled");
-		dtn_span_set_status(T.root, DTN_SPAN_ERROR, "interrupted");
+		dtn_span_record_error(T.root, DTN_EINTR, "cancelled", "interrupted");
 		return;
 	}
 	if (exit_code == EXIT_USAGE)
@@ -206,7 +217,8 @@ static void root_error(int exit_code)
 		type = "config_error";
 	else if (-code > 0 && (size_t)-code < sizeof(types) / sizeof(types[0]))
 		type = types[-code];
-	dtn_span_record_error(T.root, code, type ? type : "_OTHER", dtn_strerror(code));
+	dtn_span_record_error(T.root, code, type ? type : "_OTHER",
+			      T.last_message[0] ? T.last_message : dtn_strerror(code));
 }
 
 int cli_otel_finish(int exit_code)

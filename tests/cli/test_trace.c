@@ -107,6 +107,8 @@ static void test_cli_trace__file_has_the_command_tree(void **state)
 	assert_string_equal(str(load, "parentSpanId"), str(root, "spanId"));
 	assert_string_equal(str(df, "parentSpanId"), str(root, "spanId"));
 	assert_string_equal(tu_otlp_attr_str(root, "dtn.command"), "dockerfile");
+	assert_string_equal(tu_otlp_attr_str(root, "component"), "dtn-build");
+	assert_string_equal(tu_otlp_attr_str(root, "method"), "dockerfile");
 	assert_string_equal(tu_otlp_attr_str(root, "dtn.spec.path"), spec);
 	assert_int_equal(strlen(tu_otlp_attr_str(root, "dtn.spec.sha256")), 64);
 	assert_int_equal(tu_otlp_attr_int(root, "process.exit.code"), 0);
@@ -244,7 +246,7 @@ static void test_cli_trace__engine_gets_the_traceparent(void **state)
 static void test_cli_trace__failure_on_the_root_span(void **state)
 {
 	tu_run r = run(DTN_STRV("--trace-file", trace, "dockerfile", "nonexistent.yaml"));
-	json_t *spans, *root, *load;
+	json_t *spans, *root, *load, *ev;
 
 	(void)state;
 	assert_int_equal(r.status, 2);
@@ -257,6 +259,13 @@ static void test_cli_trace__failure_on_the_root_span(void **state)
 	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "usage_error");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "status"),
 							    "code")), 2);
+	/* with what was reported, not a bare "error" */
+	ev = json_array_get(json_object_get(root, "events"), 0);
+	assert_string_equal(str(ev, "name"), "exception");
+	assert_string_equal(tu_otlp_attr_str(ev, "exception.type"), "DTN_ENOTFOUND");
+	assert_non_null(strstr(tu_otlp_attr_str(ev, "exception.message"), "nonexistent.yaml"));
+	assert_non_null(strstr(str(json_object_get(root, "status"), "message"),
+			       "nonexistent.yaml"));
 	json_decref(spans);
 	tu_run_free(&r);
 }
@@ -621,6 +630,7 @@ static void test_cli_trace__daytona_interrupt_cancels_the_stream(void **state)
 	stream = tu_otlp_find(spans, "SnapshotService.streamBuildLogs");
 	assert_string_equal(tu_otlp_attr_str(root, "error.type"), "cancelled");
 	assert_int_equal(status_code(root), 2);
+	assert_true(has_event(root, "exception"));
 	assert_non_null(stream);
 	if (!tu_otlp_attr_str(stream, "error.type"))
 		fail_msg("the stream's span has no error.type");
