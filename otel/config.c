@@ -462,6 +462,47 @@ static void load_batching(const loader *l, dtn__otel_config *cfg)
 	cfg->attr_value_limit = env_int(l, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", limit);
 }
 
+/*
+ * OTEL_PROPAGATORS: W3C trace context ("tracecontext") is the one dtn speaks; without it in the
+ * list ("none", say) no traceparent is read from the environment or handed on. "baggage" is
+ * accepted and has nothing to carry; other propagators are reported.
+ */
+static void load_propagators(const loader *l, dtn__otel_config *cfg)
+{
+	const char *v = env(l, "OTEL_PROPAGATORS");
+
+	cfg->propagate = true;
+	if (!v)
+		return;
+	cfg->propagate = false;
+	while (*v) {
+		size_t len = strcspn(v, ",");
+		const char *item = v;
+		size_t n = len;
+
+		trim(&item, &n);
+		if (n == 12 && strncasecmp(item, "tracecontext", n) == 0)
+			cfg->propagate = true;
+		else if (n && !(n == 4 && strncasecmp(item, "none", n) == 0) &&
+			 !(n == 7 && strncasecmp(item, "baggage", n) == 0))
+			l->warn(l->payload, "OTEL_PROPAGATORS: \"%.*s\" is not supported; only "
+				"tracecontext (and baggage) are", (int)n, item);
+		v += len;
+		if (*v == ',')
+			v++;
+	}
+}
+
+/* Metrics are cumulative only: another preference is reported, not silently ignored. */
+static void check_temporality(const loader *l)
+{
+	const char *v = env(l, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
+
+	if (v && strcasecmp(v, "cumulative") != 0)
+		l->warn(l->payload, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: \"%s\" is "
+			"not supported; metrics are exported cumulative", v);
+}
+
 /* A tracestate worth forwarding: printable ASCII, at most 512 characters. */
 static bool tracestate_ok(const char *ts)
 {
@@ -482,7 +523,7 @@ static int load_remote(const loader *l, dtn__otel_config *cfg)
 	const char *ts = l->opts && l->opts->traceparent ? l->opts->tracestate
 							  : env(l, "TRACESTATE");
 
-	if (!tp)
+	if (!tp || !cfg->propagate)
 		return 0;
 	if (dtn_trace_context_parse(&cfg->remote, tp) < 0) {
 		l->warn(l->payload, "TRACEPARENT: \"%.64s\" is not a valid W3C traceparent; "
@@ -537,6 +578,7 @@ int dtn__otel_config_load(dtn__otel_config *cfg, const dtn_otel_opts *opts,
 	load_batching(&l, cfg);
 	cfg->flush_timeout_ms = opts && opts->flush_timeout_ms > 0 ? opts->flush_timeout_ms :
 				env_int(&l, "DTN_OTEL_FLUSH_TIMEOUT", 2000);
+	load_propagators(&l, cfg);
 	if ((rc = load_remote(&l, cfg)) < 0)
 		goto nomem;
 	if ((v = env(&l, "OTEL_SERVICE_NAME")) || (opts && (v = opts->service_name)))
@@ -552,6 +594,7 @@ int dtn__otel_config_load(dtn__otel_config *cfg, const dtn_otel_opts *opts,
 	}
 	if (!cfg->enabled)
 		return 0;
+	check_temporality(&l);
 	if (opts && opts->trace_file && !(cfg->trace_file = dtn__strdup(opts->trace_file)))
 		goto nomem;
 	if ((rc = load_signal(&l, &cfg->traces, &trace_names, otlp, err)) < 0 ||

@@ -267,7 +267,8 @@ bool dtn_span_is_recording(const dtn_span *span);
 /*
  * Writes the W3C traceparent of span (NULL: the current span, else the remote parent) into buf
  * (at least 56 bytes), for child processes (TRACEPARENT) or requests. Returns the length (55),
- * or 0 when there is no trace context (buf is then "").
+ * or 0 when there is no trace context or OTEL_PROPAGATORS leaves out tracecontext (buf is
+ * then "").
  */
 size_t dtn_span_traceparent(const dtn_span *span, char *buf, size_t size);
 

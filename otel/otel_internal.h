@@ -112,6 +112,7 @@ typedef struct dtn__otel_config {
 	long attr_value_limit;    /* -1: none */
 	char *service_name;
 	dtn__oattr *resource_env; /* OTEL_RESOURCE_ATTRIBUTES */
+	bool propagate;           /* OTEL_PROPAGATORS has tracecontext (the default) */
 	bool has_remote;
 	dtn_trace_context remote;
 	char *remote_tracestate;

@@ -656,11 +656,12 @@ size_t dtn_span_traceparent(const dtn_span *span, char *buf, size_t size)
 
 	if (!span)
 		span = tls_current;
-	if (span) {
+	/* OTEL_PROPAGATORS without tracecontext: nothing is handed on (nor was anything read) */
+	if (span && span->otel->cfg.propagate) {
 		memcpy(ctx.trace_id, span->trace_id, 16);
 		memcpy(ctx.span_id, span->span_id, 8);
 		ctx.flags = span->trace_flags;
-	} else if ((o = dtn_otel_default()) && o->cfg.has_remote) {
+	} else if (!span && (o = dtn_otel_default()) && o->cfg.has_remote) {
 		ctx = o->cfg.remote;
 	} else {
 		if (buf && size)

@@ -296,6 +296,57 @@ static void test_otel_config__grpc_port_warning(void **state)
 	dtn__otel_config_free(&cfg);
 }
 
+/* OTEL_PROPAGATORS: tracecontext (the default) reads TRACEPARENT; a list without it does not;
+ * propagators dtn does not speak are reported. */
+static void test_otel_config__propagators(void **state)
+{
+	static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	dtn__otel_config cfg;
+
+	(void)state;
+	setenv("TRACEPARENT", tp, 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_true(cfg.propagate);
+	assert_true(cfg.has_remote);
+	dtn__otel_config_free(&cfg);
+	setenv("OTEL_PROPAGATORS", " baggage , TraceContext", 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_true(cfg.propagate);
+	assert_true(cfg.has_remote);
+	assert_int_equal(warnings, 0);
+	dtn__otel_config_free(&cfg);
+	setenv("OTEL_PROPAGATORS", "none", 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_false(cfg.propagate);
+	assert_false(cfg.has_remote);
+	assert_int_equal(warnings, 0);
+	dtn__otel_config_free(&cfg);
+	setenv("OTEL_PROPAGATORS", "b3", 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_false(cfg.propagate);
+	assert_int_equal(warnings, 1);
+	assert_non_null(strstr(last_warning, "\"b3\" is not supported"));
+	dtn__otel_config_free(&cfg);
+}
+
+/* Metrics are cumulative: asking for delta is answered with a warning, not ignored silently. */
+static void test_otel_config__temporality_preference(void **state)
+{
+	dtn__otel_config cfg;
+
+	(void)state;
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318", 1);
+	setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "cumulative", 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_int_equal(warnings, 0);
+	dtn__otel_config_free(&cfg);
+	setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta", 1);
+	assert_int_equal(load(&cfg, NULL), 0);
+	assert_int_equal(warnings, 1);
+	assert_non_null(strstr(last_warning, "cumulative"));
+	dtn__otel_config_free(&cfg);
+}
+
 static void test_otel_config__batching(void **state)
 {
 	dtn__otel_config cfg;
@@ -418,6 +469,8 @@ int main(void)
 		cmocka_unit_test_setup(test_otel_config__protobuf_is_refused_clearly, setup),
 		cmocka_unit_test_setup(test_otel_config__bad_values_warn_and_default, setup),
 		cmocka_unit_test_setup(test_otel_config__grpc_port_warning, setup),
+		cmocka_unit_test_setup(test_otel_config__propagators, setup),
+		cmocka_unit_test_setup(test_otel_config__temporality_preference, setup),
 		cmocka_unit_test_setup(test_otel_config__batching, setup),
 		cmocka_unit_test_setup(test_otel_config__sampler, setup),
 		cmocka_unit_test_setup(test_otel_config__ratio_sampler_decides_by_trace_id, setup),

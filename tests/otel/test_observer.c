@@ -240,6 +240,38 @@ static void test_otel_observer__off_forwards_traceparent(void **state)
 	tu_otlp_stop(r);
 }
 
+/* OTEL_PROPAGATORS=none: spans are made, but no traceparent reaches the server and the
+ * process's TRACEPARENT is not continued. */
+static void test_otel_observer__propagators_none(void **state)
+{
+	static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	tu_otlp *r = tu_otlp_start("");
+	dtn_otel *o;
+	dtn_span *op;
+	char buf[64], *text;
+	long status;
+	json_t *spans, *sp;
+
+	(void)state;
+	setenv("OTEL_PROPAGATORS", "none", 1);
+	o = start(tp, 1);
+	op = dtn_span_start_op("SnapshotService.get", NULL);
+	assert_int_equal(get(tu_otlp_url(r), 1, &status), 0);
+	assert_null(tu_otlp_header(tu_otlp_get(r, 0), "traceparent"));
+	assert_int_equal(dtn_span_traceparent(op, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	dtn_span_end_op(op, 0, NULL);
+	text = finish(o);
+	spans = tu_otlp_collect(text, "spans");
+	sp = tu_otlp_find(spans, "SnapshotService.get");
+	assert_null(json_object_get(sp, "parentSpanId"));
+	assert_string_not_equal(str(sp, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+	assert_non_null(tu_otlp_find(spans, "GET"));
+	json_decref(spans);
+	dtn__free(text);
+	tu_otlp_stop(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +281,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_otel_observer__redacts_urls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_otel_observer__off_forwards_traceparent, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_otel_observer__propagators_none, setup,
 						teardown),
 	};
 
