@@ -711,41 +711,44 @@ void dtn__otel_snake(char *out, size_t size, const char *name)
 	out[n] = '\0';
 }
 
+/* "Component.method" split: the component into buf, the method returned. */
+static const char *op_parts(const char *name, char *component, size_t size)
+{
+	const char *dot = strchr(name, '.');
+
+	snprintf(component, size, "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
+	return dot ? dot + 1 : name;
+}
+
 dtn_span *dtn_span_start_op(const char *name, dtn_span *parent)
 {
 	dtn_span_opts opts = {.version = 1, .parent = parent};
-	const char *dot;
+	const char *method;
 	char component[128];
 	dtn_span *s;
 
 	if (!dtn_otel_default() || !name)
 		return NULL;
-	if (!(s = dtn_span_start_ex(name, DTN_SPAN_INTERNAL, &opts)) || !s->recording)
+	if (!(s = dtn_span_start_ex(name, DTN_SPAN_INTERNAL, &opts)))
 		return s;
+	/* A span the sampler dropped still measures its operation: metrics do not depend on
+	 * trace sampling. */
 	s->is_op = true;
-	dot = strchr(name, '.');
-	snprintf(component, sizeof(component), "%.*s", dot ? (int)(dot - name) : (int)strlen(name),
-		 name);
-	dtn_span_set_str(s, "component", component);
-	dtn_span_set_str(s, "method", dot ? dot + 1 : name);
+	if (s->recording) {
+		method = op_parts(name, component, sizeof(component));
+		dtn_span_set_str(s, "component", component);
+		dtn_span_set_str(s, "method", method);
+	}
 	if ((s->usage = span_alloc(s, sizeof(*s->usage))))
 		dtn__usage_sample(&s->otel->usage_src, s->usage, false);
 	return s;
 }
 
-void dtn_span_end_op(dtn_span *span, int rc, const dtn_error *err)
+/* The status and error attributes of an operation's outcome. */
+static void op_outcome(dtn_span *span, int rc, const dtn_error *err)
 {
-	char snake[200], metric[256], message[2200];
-	const dtn__oattr *component, *method;
-	dtn_metric_def def = {.unit = "ms", .kind = DTN_METRIC_HISTOGRAM};
-	int64_t end;
+	char message[2200];
 
-	if (!span)
-		return;
-	if (!writable(span) || !span->is_op) {
-		dtn_span_end(span);
-		return;
-	}
 	if (rc == 0) {
 		dtn_span_set_status(span, DTN_SPAN_OK, NULL);
 	} else if (rc == DTN_EINTR) {
@@ -762,15 +765,31 @@ void dtn_span_end_op(dtn_span *span, int rc, const dtn_error *err)
 		else if (span->status != DTN_SPAN_ERROR)
 			record_exception(span, rc, message);
 	}
+}
+
+void dtn_span_end_op(dtn_span *span, int rc, const dtn_error *err)
+{
+	char snake[200], metric[256], component[128];
+	const char *method;
+	dtn_metric_def def = {.unit = "ms", .kind = DTN_METRIC_HISTOGRAM};
+	int64_t end;
+
+	if (!span)
+		return;
+	if (span->ended || !span->is_op) {
+		dtn_span_end(span);
+		return;
+	}
+	if (writable(span))
+		op_outcome(span, rc, err);
 	end = dtn__otel_now_ns();
-	component = dtn__oattr_find(span->attrs, "component");
-	method = dtn__oattr_find(span->attrs, "method");
+	method = op_parts(span->name, component, sizeof(component));
 	dtn__otel_snake(snake, sizeof(snake), span->name);
 	snprintf(metric, sizeof(metric), "%s_duration", snake);
 	def.name = metric;
 	dtn__metric_record(span->otel, &def, (double)(end - span->start_ns) / 1e6, (dtn_attr[]){
-		DTN_ATTR_STR("component", component ? component->u.s : span->name),
-		DTN_ATTR_STR("method", method ? method->u.s : span->name),
+		DTN_ATTR_STR("component", component),
+		DTN_ATTR_STR("method", method),
 		DTN_ATTR_STR("status", rc == 0 ? "success" : "error"),
 	}, 3);
 	if (span->usage)

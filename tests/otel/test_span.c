@@ -238,19 +238,32 @@ static void test_otel_span__unsampled_parent_records_nothing(void **state)
 static void test_otel_span__always_off_sampler(void **state)
 {
 	dtn_otel *o;
-	dtn_span *s;
+	dtn_span *s, *op;
 	char *text;
-	json_t *spans;
+	json_t *spans, *metrics, *m, *p;
 
 	(void)state;
 	setenv("OTEL_TRACES_SAMPLER", "always_off", 1);
 	o = start(NULL);
 	s = dtn_span_start("dtn-build build", DTN_SPAN_INTERNAL, NULL);
 	assert_false(dtn_span_is_recording(s));
+	op = dtn_span_start_op("SnapshotService.get", NULL);
+	assert_false(dtn_span_is_recording(op));
+	dtn_span_end_op(op, DTN_ENOTFOUND, NULL);
 	dtn_span_end(s);
 	text = finish(o);
 	spans = tu_otlp_collect(text, "spans");
 	assert_int_equal(json_array_size(spans), 0);
+	/* metrics do not depend on trace sampling: the operation is still measured */
+	metrics = tu_otlp_collect(text, "metrics");
+	m = tu_otlp_find(metrics, "snapshot_service_get_duration");
+	assert_non_null(m);
+	p = json_array_get(json_object_get(json_object_get(m, "histogram"), "dataPoints"), 0);
+	assert_string_equal(tu_otlp_attr_str(p, "component"), "SnapshotService");
+	assert_string_equal(tu_otlp_attr_str(p, "method"), "get");
+	assert_string_equal(tu_otlp_attr_str(p, "status"), "error");
+	assert_non_null(tu_otlp_find(metrics, "daytona.sandbox.memory.usage"));
+	json_decref(metrics);
 	json_decref(spans);
 	dtn__free(text);
 }
