@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
@@ -677,6 +678,110 @@ static void test_builder_walk__dockerignore(void **state)
 	assert_int_equal(code, DTN_EINVAL);
 }
 
+/* One case of the table below: .dockerignore, files made (a trailing '/' makes a directory), and
+ * the entries of the archive of the directory as a context archived at ".". */
+typedef struct walk_case {
+	const char *rules;
+	const char *const *files;
+	const char *entries;
+} walk_case;
+
+/* The entry names of an archive (a FILE at its start), one per line. */
+static void names_of(FILE *f, dtn__buf *out)
+{
+	struct archive *ar = archive_read_new();
+	struct archive_entry *ae;
+
+	archive_read_support_format_tar(ar);
+	assert_int_equal(archive_read_open_FILE(ar, f), ARCHIVE_OK);
+	while (archive_read_next_header(ar, &ae) == ARCHIVE_OK)
+		dtn__buf_printf(out, "%s\n", archive_entry_pathname(ae));
+	archive_read_free(ar);
+}
+
+/*
+ * What is archived under Docker's documented .dockerignore rules, with BuildKit's walk: a
+ * directory pattern leaves out what is below it, an exception takes a file back from an
+ * excluded directory (which is then sent as well), an exception before the rule it should
+ * undo does nothing, an excluded directory where no exception finds anything stays out.
+ */
+static void test_builder_walk__dockerignore_table(void **state)
+{
+	const walk_case cases[] = {
+		{"# comment\n*/temp*\n*/*/temp*\ntemp?\n",
+		 DTN_STRV("somedir/temporary.txt", "somedir/temp/x", "somedir/subdir/temporary.txt",
+			  "tempa", "temp", "tempab", "a/b/c/temp.x"),
+		 ".dockerignore\na/\na/b/\na/b/c/\na/b/c/temp.x\nsomedir/\nsomedir/subdir/\n"
+		 "temp\ntempab\n"},
+		{"*.md\n!README*.md\nREADME-secret.md\n",
+		 DTN_STRV("README.md", "README-secret.md", "README-x.md", "a.md", "d/b.md"),
+		 ".dockerignore\nREADME-x.md\nREADME.md\nd/\nd/b.md\n"},
+		{"*.md\nREADME-secret.md\n!README*.md\n",
+		 DTN_STRV("README.md", "README-secret.md", "a.md"),
+		 ".dockerignore\nREADME-secret.md\nREADME.md\n"},
+		{"**/*.go\n", DTN_STRV("main.go", "cmd/x/main.go", "cmd/x/main.c"),
+		 ".dockerignore\ncmd/\ncmd/x/\ncmd/x/main.c\n"},
+		{"/build/\nlogs/\n.dockerignore\n",
+		 DTN_STRV("build/a", "build/sub/b", "logs/x", "src/build/c", "src/logs/d"),
+		 "src/\nsrc/build/\nsrc/build/c\nsrc/logs/\nsrc/logs/d\n"},
+		{"dir\n!dir/keep.txt\n", DTN_STRV("dir/keep.txt", "dir/other", "dir/sub/x"),
+		 ".dockerignore\ndir/\ndir/keep.txt\n"},
+		{"dir\n!dir/a/b/keep\n", DTN_STRV("dir/a/b/keep", "dir/a/other", "dir/a/b/no"),
+		 ".dockerignore\ndir/\ndir/a/\ndir/a/b/\ndir/a/b/keep\n"},
+		{"!dir/keep.txt\ndir\n", DTN_STRV("dir/keep.txt", "dir/other"), ".dockerignore\n"},
+		{"dir\n!dir/keep.txt\n", DTN_STRV("dir/other", "dir/sub/x"), ".dockerignore\n"},
+		{"*\n!**/*.py\n", DTN_STRV("a.py", "b.txt", "sub/c.py", "sub/d.txt", "e/f/g.py", "h/"),
+		 "a.py\ne/\ne/f/\ne/f/g.py\nsub/\nsub/c.py\n"},
+		{"*\n!src\nsrc/*.tmp\n", DTN_STRV("src/a", "src/b.tmp", "src/c/d.tmp", "top"),
+		 "src/\nsrc/a\nsrc/c/\nsrc/c/d.tmp\n"},
+		{"# x\n #y\n./a/../b\n", DTN_STRV("x", " #y", "#y", "b", "a"),
+		 " #y\n.dockerignore\na\nx\n"},
+		{"\\*.txt\n[Tt]humbs.db\nfile[0-9]\n[^a]x\n",
+		 DTN_STRV("*.txt", "a.txt", "Thumbs.db", "thumbs.db", "file5", "filex", "bx", "ax"),
+		 ".dockerignore\na.txt\nax\nfilex\n"},
+		{"a/**/b\nc/**\nd/*\n", DTN_STRV("a/b/x", "a/x/y/b", "a/x/yb", "c/x", "cc", "d/e/", "b"),
+		 ".dockerignore\na/\na/x/\na/x/y/\na/x/yb\nb\nc/\ncc\nd/\n"},
+	};
+	dtn__buf names = DTN__BUF_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < COUNT_OF(cases); i++) {
+		char dir[PATH_MAX], name[PATH_MAX];
+		dtn_image *img;
+		FILE *f;
+		int code;
+
+		snprintf(dir, sizeof(dir), "%s/table%zu", top, i);
+		tu_write(dir, ".dockerignore", cases[i].rules);
+		for (const char *const *p = cases[i].files; *p; p++) {
+			snprintf(name, sizeof(name), "%s/%s", dir, *p);
+			if (name[strlen(name) - 1] == '/')
+				for (char *c = name + strlen(dir) + 1; *c; c++) {
+					if (*c != '/')
+						continue;
+					*c = '\0';
+					assert_true(mkdir(name, 0755) == 0 || errno == EEXIST);
+					*c = '/';
+				}
+			else
+				tu_write(dir, *p, *p);
+		}
+		img = dtn_image_resolve_from(dtn_image_base("scratch"), dir);
+		dtn_image_add_local_dir(img, ".", "/app", NULL);
+		assert_int_equal(dtn_image_status(img), 0);
+		f = archive_of(img, NULL, &code);
+		assert_int_equal(code, 0);
+		names.len = 0;
+		names_of(f, &names);
+		if (strcmp(dtn__buf_cstr(&names), cases[i].entries))
+			fail_msg("case %zu (%s): archived\n%s\nexpected\n%s", i, cases[i].rules,
+				 dtn__buf_cstr(&names), cases[i].entries);
+		fclose(f);
+		dtn_image_free(img);
+	}
+	dtn__buf_free(&names);
+}
+
 static void test_builder_walk__step_patterns(void **state)
 {
 	struct warnings w = {0};
@@ -1079,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_builder_walk__archive_inside_context),
 		cmocka_unit_test(test_builder_walk__archive_locale),
 		cmocka_unit_test(test_builder_walk__dockerignore),
+		cmocka_unit_test(test_builder_walk__dockerignore_table),
 		cmocka_unit_test(test_builder_walk__step_patterns),
 		cmocka_unit_test(test_builder_walk__explain_matches_archive),
 		cmocka_unit_test(test_builder_walk__links),
