@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "daytona_fixture.h"
@@ -253,21 +254,31 @@ static void test_snapshots_logs__log_404_is_not_a_log_line(void **state)
 	dtn_daytona_free(c);
 }
 
-/* The proxy's log of stream openings: "query>stream_end|" for each. */
+/*
+ * The proxy's log of stream openings: "query>stream_end|" for each, once the server has seen
+ * each one end (it notices a client that went away a little later; 10 s at most).
+ */
 static void stream_openings(char *buf, size_t size)
 {
-	json_t *log = tu_server_requests(&tu_srv, "proxy"), *r;
-	size_t i;
+	for (int tries = 0; tries < 1000; tries++) {
+		json_t *log = tu_server_requests(&tu_srv, "proxy"), *r;
+		bool all_ended = true;
+		size_t i;
 
-	buf[0] = '\0';
-	json_array_foreach(log, i, r)
-	{
-		const char *end = json_string_value(json_object_get(r, "stream_end"));
+		buf[0] = '\0';
+		json_array_foreach(log, i, r)
+		{
+			const char *end = json_string_value(json_object_get(r, "stream_end"));
 
-		snprintf(buf + strlen(buf), size - strlen(buf), "%s>%s|",
-			 json_string_value(json_object_get(r, "query")), end ? end : "?");
+			all_ended &= end != NULL;
+			snprintf(buf + strlen(buf), size - strlen(buf), "%s>%s|",
+				 json_string_value(json_object_get(r, "query")), end ? end : "?");
+		}
+		json_decref(log);
+		if (all_ended)
+			return;
+		usleep(10000);
 	}
-	json_decref(log);
 }
 
 /*
