@@ -2,11 +2,22 @@
  * context_otel.c - the spans of the context walks: the context's path, then its identity and
  * counts as attributes, the outcome as status, and the operation's duration histogram.
  */
+#include <string.h>
+
 #include "context_otel.h"
 
 dtn_span *dtn__context_span_start(const char *name, const dtn_context *ctx)
 {
+	dtn_span *caller = dtn_span_current();
 	dtn_span *span = dtn_span_start_op(name, NULL);
+
+	/*
+	 * An archive is written to the caller (an upload, say): the requests its bytes set off
+	 * belong to the caller's operation, which outlives them, so the archive's span does not
+	 * become the current one.
+	 */
+	if (span && strncmp(name, "Context.archive", 15) == 0)
+		dtn_span_set_current(caller);
 
 	dtn_span_set_str(span, "dtn.context.path", ctx->path);
 	dtn_span_set_str(span, "dtn.context.archive_path", ctx->archive_path);

@@ -497,6 +497,21 @@ static bool has_event(json_t *sp, const char *name)
 	return false;
 }
 
+/* Every span inside its parent's time, as a tree should be. */
+static void assert_nested(json_t *spans)
+{
+	size_t i;
+	json_t *sp, *p;
+
+	json_array_foreach(spans, i, sp) {
+		if (!(p = span_by_id(spans, str(sp, "parentSpanId"))))
+			continue;
+		if (strcmp(str(sp, "startTimeUnixNano"), str(p, "startTimeUnixNano")) < 0 ||
+		    strcmp(str(sp, "endTimeUnixNano"), str(p, "endTimeUnixNano")) > 0)
+			fail_msg("%s lasts beyond its parent %s", str(sp, "name"), str(p, "name"));
+	}
+}
+
 /* Every HTTP CLIENT span: the stable attributes, no query string, inside an operation. */
 static void assert_client_spans(json_t *spans, const char *root_id)
 {
@@ -558,6 +573,7 @@ static void test_cli_trace__daytona_build_tree(void **state)
 	assert_parent(spans, wait, "SnapshotService.create");
 	assert_parent(spans, stream, "SnapshotService.create");
 	assert_client_spans(spans, str(root, "spanId"));
+	assert_nested(spans);
 	/* the failure, where it happened and on the way up */
 	assert_string_equal(tu_otlp_attr_str(wait, "error.type"), "daytona.snapshot.build_failed");
 	assert_int_equal(status_code(wait), 2);
@@ -584,6 +600,47 @@ static void test_cli_trace__daytona_build_tree(void **state)
 	assert_client_spans(spans, str(root, "spanId"));
 	json_decref(spans);
 	daytona_unenv();
+	tu_server_stop(&srv);
+}
+
+/* A context big enough for a multipart upload: its requests belong to the upload, not to the
+ * archive that feeds it (which ends before the last part is sent). */
+static void test_cli_trace__daytona_multipart_upload_tree(void **state)
+{
+	size_t big = 6 << 20, i, puts = 0;
+	char *text = malloc(big + 1), yaml[PATH_MAX + 32];
+	tu_server srv;
+	tu_run r;
+	json_t *spans, *sp;
+
+	(void)state;
+	assert_non_null(text);
+	for (i = 0; i < big; i++)
+		text[i] = (char)('a' + (i * 7 + i / 4093) % 26);
+	text[big] = '\0';
+	tu_write(dir, "big/data.txt", text);
+	free(text);
+	tu_write(dir, "big.yaml", "image:\n  base: alpine:3.19\n  steps:\n"
+				  "    - add_local_dir: [big, /big]\n");
+	snprintf(yaml, sizeof(yaml), "%s/big.yaml", dir);
+	if (tu_server_start(&srv) < 0)
+		fail_msg("the Daytona test server did not start");
+	tu_server_scenario(&srv, "{\"time_scale\": 0.05}");
+	daytona_env(&srv);
+	r = run(DTN_STRV("--trace-file", trace, "build", yaml, "--daytona", "--name", "big"));
+	daytona_unenv();
+	assert_int_equal(r.status, 0);
+	tu_run_free(&r);
+	spans = trace_spans();
+	assert_nested(spans);
+	json_array_foreach(spans, i, sp) {
+		if (strcmp(str(sp, "name"), "PUT"))
+			continue;
+		assert_parent(spans, sp, "ObjectStorage.upload");
+		puts++;
+	}
+	assert_true(puts >= 2);
+	json_decref(spans);
 	tu_server_stop(&srv);
 }
 
@@ -866,6 +923,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__over_otlp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__daytona_build_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_trace__daytona_multipart_upload_tree, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__daytona_interrupt_cancels_the_stream,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_trace__show_draws_a_waterfall, setup,
