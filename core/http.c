@@ -679,7 +679,10 @@ static enum outcome attempt_start(xfer *x)
 	attempt_reset(x);
 	if (http->has_observer && http->observer.begin) {
 		x->token = NULL;
-		http->observer.begin(&x->token, &x->rec, &x->extra, http->observer.payload);
+		/* A signed request takes no headers from the observer: libcurl would sign them too,
+		 * and a proxy that rewrites trace headers would then break the signature. */
+		http->observer.begin(&x->token, &x->rec, x->req.sigv4 ? NULL : &x->extra,
+				     http->observer.payload);
 	}
 	x->begun = true;
 	if (build_headers(x) < 0 || !(x->easy = easy_get(http)))

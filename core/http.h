@@ -50,7 +50,8 @@ typedef struct dtn__http_attempt {
 typedef struct dtn__http_observer {
 	/*
 	 * Called before each attempt. It may add request headers by appending complete
-	 * "Name: value" lines to `headers` (the traceparent). `*token` is handed back to end().
+	 * "Name: value" lines to `headers` (the traceparent); `headers` is NULL for a SigV4-signed
+	 * request, which carries only the headers it was given. `*token` is handed back to end().
 	 */
 	void (*begin)(void **token, const dtn__http_attempt *attempt, dtn__strv *headers,
 		void *payload);

@@ -429,6 +429,7 @@ typedef struct obs_log {
 	int port;
 	int tokens_ok;
 	const char *add_header;
+	int no_headers; /* attempts begun without room for headers */
 } obs_log;
 
 static void obs_begin(void **token, const dtn__http_attempt *a, dtn__strv *headers, void *payload)
@@ -443,8 +444,9 @@ static void obs_begin(void **token, const dtn__http_attempt *a, dtn__strv *heade
 	o->port = a->port;
 	o->begins++;
 	*token = o;
-	if (o->add_header)
+	if (o->add_header && headers)
 		dtn__strv_push(headers, o->add_header);
+	o->no_headers += !headers;
 }
 
 static void obs_end(void *token, const dtn__http_attempt *a, void *payload)
@@ -1083,6 +1085,31 @@ static void test_core_http__streamed_upload(void **state)
 	dtn__http_free(h);
 }
 
+/*
+ * A SigV4-signed request takes no headers from the observer (libcurl would sign them), but is
+ * still observed.
+ */
+static void test_core_http__signed_request_no_observer_headers(void **state)
+{
+	obs_log o = {.add_header = "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"};
+	dtn__http *h = client(&o, NULL);
+	dtn__http_response r = DTN__HTTP_RESPONSE_INIT;
+	dtn_error err = {0};
+
+	(void)state;
+	SCRIPT({REPLY, 200, NULL, "", 0});
+	assert_int_equal(dtn__http_do(h, &(dtn__http_request){.method = "GET", .url = url("/b/"),
+			 .sigv4 = "aws:amz:us-east-1:s3", .sigv4_user = "AKID:secret"}, &r, &err), 0);
+	assert_int_equal(nreqs(), 1);
+	assert_null(header_value(L.reqs[0].head, "traceparent"));
+	assert_non_null(strstr(L.reqs[0].head, "AWS4-HMAC-SHA256"));
+	assert_int_equal(o.begins, 1);
+	assert_int_equal(o.no_headers, 1);
+	dtn__http_response_clear(&r);
+	obs_free(&o);
+	dtn__http_free(h);
+}
+
 /* The observer's headers go out with the request; the observer sees the URL without query. */
 static void test_core_http__observer_headers(void **state)
 {
@@ -1289,6 +1316,7 @@ int main(void)
 		T(test_core_http__cancel),
 		T(test_core_http__streamed_upload),
 		T(test_core_http__observer_headers),
+		T(test_core_http__signed_request_no_observer_headers),
 		T(test_core_http__batch),
 		T(test_core_http__helpers),
 		T(test_core_http__bad_urls),
