@@ -740,7 +740,13 @@ static enum outcome classify(xfer *x, CURLcode cc)
 	}
 }
 
-static const char *error_type(xfer *x, enum outcome o)
+/*
+ * The attempt's error.type: the status of an error answer, else one of the classes the HTTP
+ * semantic conventions name (timeout, connection_refused, name_resolution, tls_handshake,
+ * _OTHER); "cancelled" for a request stopped on purpose, which the observer does not count as
+ * an error.
+ */
+static const char *error_type(xfer *x, enum outcome o, CURLcode cc)
 {
 	switch (o) {
 	case OUT_RESPONSE:
@@ -748,25 +754,31 @@ static const char *error_type(xfer *x, enum outcome o)
 			return NULL;
 		snprintf(x->status_text, sizeof(x->status_text), "%ld", x->status);
 		return x->status_text;
-	case OUT_CONNECT:
-		return "connect_error";
-	case OUT_BROKEN:
-		return "connection_error";
 	case OUT_TIMEOUT:
 	case OUT_IDLE:
 		return "timeout";
 	case OUT_CANCELLED:
 		return "cancelled";
-	case OUT_USER:
-		return "aborted";
-	case OUT_NOMEM:
-		return "out_of_memory";
 	default:
-		return "error";
+		break;
+	}
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return "name_resolution";
+	case CURLE_COULDNT_CONNECT:
+		return "connection_refused";
+	case CURLE_OPERATION_TIMEDOUT:
+		return "timeout";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return "tls_handshake";
+	default:
+		return "_OTHER";
 	}
 }
 
-static void observer_end(xfer *x, enum outcome o)
+static void observer_end(xfer *x, enum outcome o, CURLcode cc)
 {
 	dtn__http *http = x->http;
 
@@ -774,7 +786,7 @@ static void observer_end(xfer *x, enum outcome o)
 		return;
 	x->begun = false;
 	x->rec.status = x->status;
-	x->rec.error_type = error_type(x, o);
+	x->rec.error_type = error_type(x, o, cc);
 	if (x->req.read)
 		x->rec.request_bytes = x->up_bytes;
 	x->rec.response_bytes = x->down_bytes;
@@ -917,7 +929,7 @@ static void attempt_done(xfer *x, CURLcode cc)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	o = classify(x, cc);
 	x->resp->status = x->status;
-	observer_end(x, o);
+	observer_end(x, o, cc);
 	if (!should_retry(x, o) || xfer_cancelled(x)) {
 		if (xfer_cancelled(x) && o != OUT_RESPONSE)
 			o = OUT_CANCELLED;
@@ -965,7 +977,7 @@ static void xfer_free(xfer *x)
 		*pp = x->next;
 	if (x->state == XFER_RUNNING)
 		x->cancelled = true;
-	observer_end(x, OUT_CANCELLED);
+	observer_end(x, OUT_CANCELLED, CURLE_OK);
 	attempt_release(x);
 	dtn__free(x->url);
 	dtn__free(x->host);
@@ -981,12 +993,12 @@ static void start_due(dtn__http *http, int64_t now)
 		if (x->state != XFER_WAITING || x->due_ms > now)
 			continue;
 		if (xfer_cancelled(x)) {
-			observer_end(x, OUT_CANCELLED);
+			observer_end(x, OUT_CANCELLED, CURLE_OK);
 			finish(x, OUT_CANCELLED, CURLE_ABORTED_BY_CALLBACK);
 			continue;
 		}
 		if ((o = attempt_start(x)) != OUT_RESPONSE) {
-			observer_end(x, o);
+			observer_end(x, o, CURLE_OK);
 			finish(x, o, CURLE_OK);
 		}
 	}

@@ -619,7 +619,7 @@ static void test_core_http__connection_refused(void **state)
 	assert_int_equal(o.ends, 4);
 	assert_int_equal(o.retries, 3);
 	assert_int_equal(o.tokens_ok, 4);
-	assert_string_equal(o.error_type[0], "connect_error");
+	assert_string_equal(o.error_type[0], "connection_refused");
 	assert_int_equal(o.resend[3], 3);
 	snprintf(want, sizeof(want), "http://127.0.0.1:%d/api/snapshots", port);
 	assert_string_equal(o.url[0], want);
@@ -746,7 +746,7 @@ static void test_core_http__dropped_get_retried(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body.data, "back");
 	assert_int_equal(r.attempts, 2);
-	assert_string_equal(o.error_type[0], "connection_error");
+	assert_string_equal(o.error_type[0], "_OTHER");
 	dtn__http_response_clear(&r);
 	obs_free(&o);
 	dtn__http_free(h);
