@@ -144,8 +144,9 @@ int dtn_otel_flush(dtn_otel *otel, long timeout_ms);
  * Flushes within timeout_ms (negative: the provider's flush timeout), stops the exporter thread
  * and frees the provider, uninstalling it first if it is the default. Never blocks for longer
  * than the timeout, whatever the receiver does. Spans still open are not exported; ending one
- * later is safe. Call it once the other threads no longer record metrics through it. Returns 0
- * or DTN_ETIMEOUT (data was lost). Accepts NULL.
+ * later is safe. Call it once the other threads no longer record metrics through it. Returns 0;
+ * DTN_ETIMEOUT when the time ran out with data unsent; DTN_EHTTP when a receiver refused data
+ * for good during the shutdown (the exporter's warnings say why). Accepts NULL.
  */
 int dtn_otel_shutdown(dtn_otel *otel, long timeout_ms);
 

@@ -294,6 +294,8 @@ static int send_http(dtn_otel *o, const sendjob *job)
 	dtn__strv_free(&headers);
 	if (rc < 0)
 		atomic_fetch_add(&o->n_export_failures, 1);
+	if (rc == DTN_EHTTP)
+		atomic_fetch_add(&o->n_export_refused, 1);
 	return rc;
 }
 

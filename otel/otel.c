@@ -161,21 +161,27 @@ int dtn_otel_flush(dtn_otel *otel, long timeout_ms)
 int dtn_otel_shutdown(dtn_otel *otel, long timeout_ms)
 {
 	dtn_otel *expected = otel;
-	uint64_t lost;
+	uint64_t failed, refused, dropped;
 	bool done;
 	int rc;
 
 	if (!otel)
 		return 0;
-	lost = atomic_load(&otel->n_export_failures) + atomic_load(&otel->n_dropped_shutdown);
+	failed = atomic_load(&otel->n_export_failures);
+	refused = atomic_load(&otel->n_export_refused);
+	dropped = atomic_load(&otel->n_dropped_shutdown);
 
 	atomic_compare_exchange_strong(&default_otel, &expected, NULL);
 	done = dtn__export_stop(otel, deadline_of(otel, timeout_ms));
-	/* Anything given up during the shutdown means the time ran out. */
-	if (atomic_load(&otel->n_export_failures) + atomic_load(&otel->n_dropped_shutdown) != lost)
+	/* Data given up during the shutdown: the time ran out, or the receiver refused it (the
+	 * exporter has said why). */
+	refused = atomic_load(&otel->n_export_refused) - refused;
+	failed = atomic_load(&otel->n_export_failures) - failed;
+	if (!done || otel->abort_io || atomic_load(&otel->n_dropped_shutdown) != dropped ||
+	    failed > refused)
 		rc = DTN_ETIMEOUT;
 	else
-		rc = done && !otel->abort_io ? 0 : DTN_ETIMEOUT;
+		rc = refused ? DTN_EHTTP : 0;
 	if (!done) {
 		/* The thread is stuck past the deadline; it keeps the provider (leaked by design:
 		 * the process is about to end, and freeing would pull memory from under it). */

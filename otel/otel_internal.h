@@ -265,7 +265,8 @@ struct dtn_otel {
 
 	/* counters */
 	atomic_uint_fast64_t n_started, n_exported, n_dropped_queue, n_dropped_export,
-		n_dropped_shutdown, n_metric_exports, n_export_failures, n_retries, n_dropped_points;
+		n_dropped_shutdown, n_metric_exports, n_export_failures, n_retries, n_dropped_points,
+		n_export_refused; /* the failures a receiver's answer ended */
 
 	/* metrics and the summary, under mlock */
 	pthread_mutex_t mlock;

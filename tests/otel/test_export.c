@@ -221,6 +221,20 @@ static void test_otel_export__partial_success_is_reported_not_retried(void **sta
 	tu_otlp_stop(r);
 }
 
+/* Data a receiver refuses during the shutdown is reported as refused, not as time running out. */
+static void test_otel_export__refused_at_shutdown(void **state)
+{
+	tu_otlp *r = tu_otlp_start("404");
+	dtn_otel *o;
+
+	(void)state;
+	o = start(r);
+	one_span("Export.refused");
+	assert_int_equal(dtn_otel_shutdown(o, 5000), DTN_EHTTP);
+	assert_non_null(strstr(logged, "HTTP 404"));
+	tu_otlp_stop(r);
+}
+
 /* A receiver that never answers: shutdown gives up within its budget. */
 static void test_otel_export__hung_receiver_keeps_the_budget(void **state)
 {
@@ -372,6 +386,7 @@ int main(void)
 		cmocka_unit_test_setup(test_otel_export__other_errors_are_not_retried, setup),
 		cmocka_unit_test_setup(test_otel_export__partial_success_is_reported_not_retried,
 				       setup),
+		cmocka_unit_test_setup(test_otel_export__refused_at_shutdown, setup),
 		cmocka_unit_test_setup(test_otel_export__hung_receiver_keeps_the_budget, setup),
 		cmocka_unit_test_setup(test_otel_export__full_queue_drops_and_counts, setup),
 		cmocka_unit_test_setup(test_otel_export__periodic_export, setup),
