@@ -146,7 +146,8 @@ dtn_image *dtn_image_apt_get(dtn_image *img, const char *const *packages);
 /* LABEL key="value", the value a JSON-style escaped string. */
 dtn_image *dtn_image_label(dtn_image *img, const char *key, const char *value);
 
-/* EXPOSE; each port is "N" or "N/tcp", "N/udp", "N/sctp" with 1 <= N <= 65535. */
+/* EXPOSE; each port is "N" or a range "N-M" (N <= M), 1 <= N, M <= 65535, optionally followed
+ * by "/tcp", "/udp" or "/sctp". */
 dtn_image *dtn_image_expose(dtn_image *img, const char *const *ports);
 
 /* USER name[:group]. */

@@ -228,17 +228,32 @@ dtn_image *dtn_image_label(dtn_image *img, const char *key, const char *value)
 	return dtn__image_check_buf(img);
 }
 
-/* "N" or "N/proto" with 1 <= N <= 65535 and proto tcp, udp or sctp. */
-static bool valid_port(const char *p)
+/* A port number 1-65535 at *p, without leading zeros; advances *p past it. */
+static bool port_number(const char **p, unsigned long *n)
 {
-	unsigned long n = 0;
 	size_t digits = 0;
 
-	while (p[digits] >= '0' && p[digits] <= '9' && digits < 6)
-		n = n * 10 + (unsigned long)(p[digits++] - '0');
-	if (digits == 0 || digits > 5 || n < 1 || n > 65535 || (p[0] == '0'))
+	*n = 0;
+	while ((*p)[digits] >= '0' && (*p)[digits] <= '9' && digits < 6)
+		*n = *n * 10 + (unsigned long)((*p)[digits++] - '0');
+	if (digits == 0 || digits > 5 || *n < 1 || *n > 65535 || **p == '0')
 		return false;
-	p += digits;
+	*p += digits;
+	return true;
+}
+
+/* "N", or a range "N-M" with N <= M, then optionally /tcp, /udp or /sctp. */
+static bool valid_port(const char *p)
+{
+	unsigned long lo, hi;
+
+	if (!port_number(&p, &lo))
+		return false;
+	if (*p == '-') {
+		p++;
+		if (!port_number(&p, &hi) || hi < lo)
+			return false;
+	}
 	return !*p || !strcmp(p, "/tcp") || !strcmp(p, "/udp") || !strcmp(p, "/sctp");
 }
 
@@ -250,8 +265,9 @@ dtn_image *dtn_image_expose(dtn_image *img, const char *const *ports)
 	for (size_t i = 0; ports[i]; i++)
 		if (!valid_port(ports[i]))
 			return dtn__image_fail(img, DTN_EINVAL,
-					       "expose: \"%s\" is not a port (1-65535, optionally "
-					       "followed by /tcp, /udp or /sctp)", SHOW(ports[i]));
+					       "expose: \"%s\" is not a port (1-65535) or a range of "
+					       "ports (8000-8010), optionally followed by /tcp, /udp or "
+					       "/sctp", SHOW(ports[i]));
 	dtn__image_begin_line(img);
 	dtn__buf_puts(&img->dockerfile, "EXPOSE");
 	for (size_t i = 0; ports[i]; i++)

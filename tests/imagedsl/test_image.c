@@ -171,7 +171,7 @@ static void test_imagedsl_image__go_steps(void **state)
 	dtn_image_apt_get(img, (const char *const[]){NULL});
 	dtn_image_label(img, "org.opencontainers.image.title", "say \"hi\" $x");
 	dtn_image_label(img, "my key", "v");
-	dtn_image_expose(img, DTN_STRV("8080", "53/udp"));
+	dtn_image_expose(img, DTN_STRV("8080", "53/udp", "8000-8010", "6000-6000/sctp"));
 	dtn_image_user(img, "daytona");
 	dtn_image_volume(img, DTN_STRV("/data", "/logs"));
 	assert_df(img, "FROM debian\n"
@@ -179,12 +179,19 @@ static void test_imagedsl_image__go_steps(void **state)
 		       "/var/lib/apt/lists/*\n"
 		       "LABEL org.opencontainers.image.title=\"say \\\"hi\\\" \\$x\"\n"
 		       "LABEL \"my key\"=\"v\"\n"
-		       "EXPOSE 8080 53/udp\nUSER daytona\nVOLUME [\"/data\", \"/logs\"]\n");
+		       "EXPOSE 8080 53/udp 8000-8010 6000-6000/sctp\nUSER daytona\nVOLUME [\"/data\", \"/logs\"]\n");
 	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("80", "70000")), DTN_EINVAL,
 		     "70000");
 	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("80/xyz")), DTN_EINVAL,
 		     "80/xyz");
 	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("0")), DTN_EINVAL, "\"0\"");
+	/* a range runs upwards, between two ports */
+	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("90-80")), DTN_EINVAL, "90-80");
+	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("80-")), DTN_EINVAL, "80-");
+	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("80-70000")), DTN_EINVAL,
+		     "80-70000");
+	assert_fails(dtn_image_expose(dtn_image_base("d"), DTN_STRV("80-90-100")), DTN_EINVAL,
+		     "80-90-100");
 	assert_fails(dtn_image_user(dtn_image_base("d"), "a b"), DTN_EINVAL, "a b");
 	assert_fails(dtn_image_label(dtn_image_base("d"), "k", "a\nb"), DTN_EINVAL, "k");
 }
