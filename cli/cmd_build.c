@@ -30,7 +30,8 @@ static const char usage[] =
 	"  --if-changed    reuse an existing build of the same definition and files\n"
 	"  --replace       replace an existing snapshot of the same name (locally: remove the\n"
 	"                  images of earlier builds of the name once the new one is built)\n"
-	"  --json          print the result as JSON on stdout (progress goes to stderr)\n"
+	"  --json          print the result as JSON on stdout, a failure's error and last lines\n"
+	"                  too (progress goes to stderr)\n"
 	"  --sandbox       start a sandbox from the snapshot (Daytona only)\n"
 	"  --region R      the region to build in (Daytona only)\n"
 	"  --no-cache      do not use or update the digest cache\n"
@@ -137,11 +138,13 @@ static int daytona_report(const struct build_opts *o, int rc, const dtn_error *e
 			  "unchanged");
 	if (res && !o->json)
 		print_last_lines(res->failed_lines);
-	if (res && o->json)
+	/* --json: stdout says how it ended, however early it failed */
+	if (o->json)
 		cli_print_json(json_pack("{s:s, s:o, s:o}", "error", err->message, "failed_lines",
-					 cli_json_strings(res->failed_lines), "snapshot",
-					 res->snapshot ? json_loads(res->snapshot->json, 0, NULL)
-						       : json_null()),
+					 res ? cli_json_strings(res->failed_lines) : json_array(),
+					 "snapshot", res && res->snapshot
+							     ? json_loads(res->snapshot->json, 0, NULL)
+							     : json_null()),
 			       NULL);
 	return code;
 }
@@ -421,6 +424,10 @@ static int build_local(const struct build_opts *o, const dtn_image *img, dtn_bui
 		report_failure(o, &err, res);
 	if (res && o->json)
 		cli_print_json(result_json(o, res, rc < 0 ? &err : NULL), NULL);
+	else if (o->json && rc < 0) /* failed before a result: no engine, a bad context, ... */
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:o}", "backend", "local", "name", o->name,
+					 "error", err.message, "failed_lines", json_array()),
+			       NULL);
 	else if (rc == 0)
 		printf("%s %s with %s\n", res->reused ? "reused" : "built", res->image, res->engine);
 	dtn_local_result_free(res);

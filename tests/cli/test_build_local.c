@@ -217,12 +217,22 @@ static void test_cli_build_local__failing_build(void **st)
 
 static void test_cli_build_local__missing_engine(void **st)
 {
+	json_t *j;
 	tu_run r;
 
 	(void)st;
 	r = build("ok.yaml", "--engine", "podman", NULL);
 	assert_status(&r, 3);
 	assert_contains(r.err, "podman was not found on PATH");
+	tu_run_free(&r);
+	/* --json: stdout still says how it ended */
+	r = build("ok.yaml", "--engine", "podman", "--json", NULL);
+	assert_status(&r, 3);
+	assert_non_null(j = json_loads(r.out, 0, NULL));
+	assert_string_equal(json_string_value(json_object_get(j, "backend")), "local");
+	assert_contains(json_string_value(json_object_get(j, "error")), "podman was not found");
+	assert_int_equal(json_array_size(json_object_get(j, "failed_lines")), 0);
+	json_decref(j);
 	tu_run_free(&r);
 }
 

@@ -137,6 +137,7 @@ static void test_cli_daytona__dry_run_sends_nothing(void **state)
 
 static void test_cli_daytona__failed_build_shows_reason_and_lines(void **state)
 {
+	json_t *j;
 	tu_run r;
 
 	(void)state;
@@ -148,6 +149,26 @@ static void test_cli_daytona__failed_build_shows_reason_and_lines(void **state)
 	assert_non_null(strstr(r.out, "-- state: build_failed"));
 	assert_non_null(strstr(r.err, "Failed to build snapshot: exit code 1"));
 	assert_non_null(strstr(r.err, "  | ERROR: No matching distribution"));
+	tu_run_free(&r);
+	/* --json: the error, the failing lines and the snapshot on stdout */
+	r = dtn("build", spec_path, "--daytona", "--replace", "--json", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(j = json_loads(r.out, 0, NULL));
+	assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+			       "Failed to build snapshot: exit code 1"));
+	assert_true(json_array_size(json_object_get(j, "failed_lines")) > 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "snapshot"),
+							      "state")), "build_failed");
+	json_decref(j);
+	tu_run_free(&r);
+	/* a key the server rejects: no snapshot, but still the error */
+	r = dtn("build", spec_path, "--daytona", "--api-key", "not-the-key", "--json", NULL);
+	assert_int_equal(r.status, 3);
+	assert_non_null(j = json_loads(r.out, 0, NULL));
+	assert_non_null(json_string_value(json_object_get(j, "error")));
+	assert_true(json_is_null(json_object_get(j, "snapshot")));
+	assert_null(strstr(r.out, "not-the-key"));
+	json_decref(j);
 	tu_run_free(&r);
 }
 
