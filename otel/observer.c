@@ -113,11 +113,12 @@ static void obs_end(void *token, const dtn__http_attempt *at, void *payload)
 		snprintf(status_text, sizeof(status_text), "%ld", at->status);
 		etype = status_text;
 	}
-	/* A request cancelled on purpose is not an error (semantic conventions). */
-	if (etype && !cancelled) {
+	/* A request cancelled on purpose is not an error (semantic conventions), but it is
+	 * marked cancelled as every span open at Ctrl-C is (otel.md §12.2). */
+	if (etype)
 		dtn_span_set_str(span, "error.type", etype);
+	if (etype && !cancelled)
 		dtn_span_set_status(span, DTN_SPAN_ERROR, NULL);
-	}
 	end = dtn__otel_now_ns();
 	method = at->method && known_method(at->method) ? at->method : "_OTHER";
 	attrs[n++] = DTN_ATTR_STR("http.request.method", method);
