@@ -245,24 +245,35 @@ typedef struct build {
 /* How long each engine command that cleans up after a stopped build may take. */
 #define CLEANUP_MS 60000
 
-static int phase(build *s, const char *fmt, ...) DTN__PRINTF(2, 3);
+static int vphase(build *s, const char *fmt, va_list ap) DTN__PRINTF(2, 0);
 
-static int phase(build *s, const char *fmt, ...)
+/* Writes a phase line through the log callback; its answer: non-zero asks to stop. */
+static int vphase(build *s, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
 	int n;
 
-	if (!s->o->log)
-		return 0;
-	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
-	if (s->o->log(DTN_LOG_PHASE, line, (size_t)n, s->o->payload) != 0)
+	return s->o->log(DTN_LOG_PHASE, line, (size_t)n, s->o->payload);
+}
+
+static int phase(build *s, const char *fmt, ...) DTN__PRINTF(2, 3);
+
+static int phase(build *s, const char *fmt, ...)
+{
+	va_list ap;
+	int stop;
+
+	if (!s->o->log)
+		return 0;
+	va_start(ap, fmt);
+	stop = vphase(s, fmt, ap);
+	va_end(ap);
+	if (stop != 0)
 		return dtn__error_set(s->err, DTN_EUSER, "stopped by the log callback");
 	return 0;
 }
@@ -610,20 +621,13 @@ static void notice(build *s, const char *fmt, ...) DTN__PRINTF(2, 3);
 
 static void notice(build *s, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
 
 	if (!s->o->log)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	vphase(s, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	s->o->log(DTN_LOG_PHASE, line, (size_t)n, s->o->payload);
 }
 
 /* buildah's containers, one "ID NAME" line each (the name last); 0 with *ok when listed. */
