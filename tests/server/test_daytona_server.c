@@ -590,6 +590,21 @@ static creds push_access(void)
 	return c;
 }
 
+/* Runs the request set up on e, collecting into r; frees e and the header list. */
+static long perform(CURL *e, struct curl_slist *headers, resp *r)
+{
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+	r->status = -1;
+	if (curl_easy_perform(e) == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(e);
+	return r->status;
+}
+
 /*
  * An S3 request signed by libcurl (CURLOPT_AWS_SIGV4) with the given credentials. path_query is
  * "<key>[?query]" below the bucket, the query already in canonical order.
@@ -621,16 +636,7 @@ static long s3(resp *r, const creds *c, const char *method, const char *path_que
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
 	curl_easy_setopt(e, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	r->status = -1;
-	if (curl_easy_perform(e) == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(e);
-	return r->status;
+	return perform(e, h, r);
 }
 
 static int has_code(const resp *r, const char *code)
@@ -675,16 +681,7 @@ static long resend(resp *r, const json_t *logged, const char *extra, const char 
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-	r->status = -1;
-	if (curl_easy_perform(e) == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_slist_free_all(list);
-	curl_easy_cleanup(e);
-	return r->status;
+	return perform(e, list, r);
 }
 
 static void test_server_daytona__s3_signatures(void **state)
