@@ -28,9 +28,10 @@ static char state[PATH_MAX];  /* where it records what it saw: top/state */
 static char tmp[PATH_MAX];    /* where build directories are made; its name needs quoting */
 
 /*
- * The stand-in engine. `inspect` succeeds when state/exists is there; `images` prints
+ * The stand-in engine. `inspect` (or `exists`) succeeds when state/exists is there; `images` prints
  * state/images; `rmi` records its image; `containers` prints state/containers, `rm` records its
- * container; `bud` records the Dockerfile, a copy of the context and its TMPDIR, leaves files
+ * container; `bud` (or `build`) records the Dockerfile, the Dockerfile's own ignore file, a
+ * copy of the context and its TMPDIR, leaves files
  * there, adds two containers to state/containers when it is there, prints some lines, and fails,
  * hangs or succeeds as the Dockerfile asks.
  */
@@ -41,7 +42,7 @@ static const char fake_engine[] =
 	"echo >> \"$d/calls\"\n"
 	"for a in \"$@\"; do\n"
 	"  case \"$a\" in\n"
-	"  inspect) [ -e \"$d/exists\" ] && exit 0; echo 'image not known' >&2; exit 125 ;;\n"
+	"  inspect|exists) [ -e \"$d/exists\" ] && exit 0; echo 'image not known' >&2; exit 125 ;;\n"
 	"  images) cat \"$d/images\"; exit 0 ;;\n"
 	"  rmi) for b in \"$@\"; do last=$b; done; echo \"$last\" >> \"$d/removed\"; exit 0 ;;\n"
 	"  containers) cat \"$d/containers\" 2>/dev/null; exit 0 ;;\n"
@@ -53,6 +54,7 @@ static const char fake_engine[] =
 	"  case \"$prev\" in -f) df=$a ;; -t) tag=$a ;; esac; prev=$a; ctx=$a\n"
 	"done\n"
 	"rm -rf \"$d/context\"; cp -a \"$ctx\" \"$d/context\"; cp \"$df\" \"$d/Dockerfile\"\n"
+	"[ ! -e \"$df.dockerignore\" ] || cp \"$df.dockerignore\" \"$d/dfignore\"\n"
 	"echo \"$TMPDIR\" > \"$d/tmpdir\"\n"
 	"[ -z \"$TMPDIR\" ] || { mkdir \"$TMPDIR/engine\"; echo x > \"$TMPDIR/engine/f\"; }\n"
 	"echo \"STEP 1/2: FROM base\"\n"
@@ -416,6 +418,61 @@ static void test_builder_local__lays_out_contexts_and_runs_engine(void **st)
 	dtn_image_free(img);
 }
 
+/*
+ * docker: `docker build` with the ignore file beside the Dockerfile, where BuildKit looks for
+ * it, and no buildah options; podman: buildah's options under podman's command names.
+ */
+static void test_builder_local__docker_build_command(void **st)
+{
+	char p[PATH_MAX], docker[PATH_MAX], want[PATH_MAX + 64], *calls;
+	dtn_image *img = project_image(NULL);
+	dtn_local_result *res = NULL;
+	seen s = {0};
+
+	(void)st;
+	path_of(docker, sizeof(docker), "bin/docker");
+	unlink(docker);
+	assert_int_equal(symlink(fake, docker), 0);
+	assert_int_equal(build(img, (dtn_local_opts){.engine = docker, .if_changed = true}, &s, &res,
+			       NULL), 0);
+	assert_string_equal(res->engine, "docker");
+	path_of(p, sizeof(p), "state/calls");
+	calls = slurp(p);
+	assert_contains(calls, "[image][inspect][dtn/demo:");
+	snprintf(want, sizeof(want), "[build][-f][%s/dtn-build.", tmp);
+	assert_contains(calls, want);
+	snprintf(want, sizeof(want), "[-t][dtn/demo:%s][%s/dtn-build.", res->identity, tmp);
+	assert_contains(calls, want);
+	assert_null(strstr(calls, "--ignorefile"));
+	assert_null(strstr(calls, "--format"));
+	assert_null(strstr(calls, "--isolation"));
+	free(calls);
+	/* the ignore file keeps the context's own .dockerignore from being applied again */
+	path_of(p, sizeof(p), "state/dfignore");
+	calls = slurp(p);
+	assert_non_null(calls);
+	free(calls);
+	assert_contains(s.text, "== building dtn/demo:");
+	assert_contains(s.text, " with docker\n");
+	dtn_local_result_free(res);
+	/* podman: buildah's options under podman's command names */
+	reset(NULL);
+	path_of(docker, sizeof(docker), "bin/podman");
+	unlink(docker);
+	assert_int_equal(symlink(fake, docker), 0);
+	assert_int_equal(build(img, (dtn_local_opts){.engine = docker, .if_changed = true}, &s, &res,
+			       NULL), 0);
+	assert_string_equal(res->engine, "podman");
+	path_of(p, sizeof(p), "state/calls");
+	calls = slurp(p);
+	assert_contains(calls, "[image][exists][dtn/demo:");
+	assert_contains(calls, "[build][--ignorefile][");
+	assert_contains(calls, "[--format][docker][-f]");
+	free(calls);
+	dtn_local_result_free(res);
+	dtn_image_free(img);
+}
+
 static void test_builder_local__engine_args_from_environment(void **st)
 {
 	char p[PATH_MAX], *calls;
@@ -752,6 +809,7 @@ int main(void)
 		cmocka_unit_test_setup(test_builder_local__identity_follows_content, reset),
 		cmocka_unit_test_setup(test_builder_local__lays_out_contexts_and_runs_engine, reset),
 		cmocka_unit_test_setup(test_builder_local__engine_args_from_environment, reset),
+		cmocka_unit_test_setup(test_builder_local__docker_build_command, reset),
 		cmocka_unit_test_setup(test_builder_local__reuses_existing_image, reset),
 		cmocka_unit_test_setup(test_builder_local__failed_build_keeps_last_lines, reset),
 		cmocka_unit_test_setup(test_builder_local__long_lines_come_in_pieces, reset),
