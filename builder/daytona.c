@@ -387,6 +387,30 @@ static int existing(build *s, dtn_snapshot **old, int *next, dtn_error *err)
 
 /* ---- the build ---- */
 
+/*
+ * The creation request went out but its answer was lost (the connection broke, or it timed
+ * out): the server may have created the snapshot all the same, and would go on building it
+ * unseen, its name then taken. The name was free just before, so a snapshot of that name with
+ * this very build is this one: it is followed as if the answer had come. Otherwise rc stands.
+ */
+static int created_anyway(build *s, int rc, dtn_snapshot **out, dtn_error *err)
+{
+	dtn_snapshot *found = NULL;
+	dtn_error lookup;
+
+	if (dtn__snapshot_lookup(s->c, s->o->name, &found, &lookup) < 0)
+		return rc;
+	if (!same_build(s, found)) {
+		dtn_snapshot_free(found);
+		return rc;
+	}
+	phase(s, "the answer to the creation was lost (%s), but the server created snapshot %s: "
+	      "following it", err->message, found->name);
+	dtn_error_clear(err);
+	*out = found;
+	return 0;
+}
+
 static int create_and_wait(build *s, dtn_snapshot *from, dtn_error *err)
 {
 	dtn_snapshot *created = from, *done = NULL;
@@ -402,6 +426,8 @@ static int create_and_wait(build *s, dtn_snapshot *from, dtn_error *err)
 		phase(s, "creating snapshot %s", s->o->name);
 		rc = dtn_snapshot_create(s->c, &p, &created, err);
 		dtn__strv_free(&hashes);
+		if (rc == DTN_ECONNECT || rc == DTN_ETIMEOUT)
+			rc = created_anyway(s, rc, &created, err);
 		if (rc < 0)
 			return rc;
 	}

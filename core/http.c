@@ -644,6 +644,11 @@ static CURLcode setup_easy(xfer *x, CURL *e)
 	SET(CURLOPT_CONNECTTIMEOUT_MS, x->http->connect_timeout_ms);
 	SET(CURLOPT_TIMEOUT_MS, timeout > 0 ? timeout : 0L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	/* libcurl sends a request again, silently, when a reused connection turns out to be
+	 * closed before any answer: right for a server that never saw it, wrong for one that
+	 * acted on it and lost the answer. A request that must not be sent twice gets a
+	 * connection of its own, where libcurl never does that. */
+	SET(CURLOPT_FRESH_CONNECT, idempotent(req) ? 0L : 1L);
 	SET(CURLOPT_USERAGENT, x->http->user_agent);
 	SET(CURLOPT_HTTPHEADER, x->slist);
 	SET(CURLOPT_HEADERFUNCTION, on_header);

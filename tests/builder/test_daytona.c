@@ -45,6 +45,7 @@ static int setup(void **state)
 typedef struct seen {
 	int phases, states, lines, warnings;
 	char states_text[256];
+	char phases_text[4096];
 	char warning[1024];
 } seen;
 
@@ -53,9 +54,11 @@ static int on_log(dtn_log_kind kind, const char *line, size_t len, void *payload
 	seen *s = payload;
 
 	(void)len;
-	if (kind == DTN_LOG_PHASE)
+	if (kind == DTN_LOG_PHASE) {
 		s->phases++;
-	else if (kind == DTN_LOG_OUTPUT)
+		strncat(s->phases_text, line, sizeof(s->phases_text) - strlen(s->phases_text) - 2);
+		strcat(s->phases_text, "\n");
+	} else if (kind == DTN_LOG_OUTPUT)
 		s->lines++;
 	else {
 		s->states++;
@@ -280,6 +283,45 @@ static void test_builder_daytona__name_taken_reuse_replace(void **state)
 	    DTN_EINVAL);
 	free(first_id);
 	dtn_spec_free(changed);
+	rig_end(&r);
+}
+
+/*
+ * The answer to the creation is lost after the server created the snapshot: the build follows
+ * that snapshot to its end. A lost answer when nothing of this build was created stays an
+ * error, and a snapshot of the name with another build is not taken for it.
+ */
+static void test_builder_daytona__created_though_the_answer_was_lost(void **state)
+{
+	rig r;
+	json_t *log;
+	size_t i;
+	json_t *q;
+	bool lost = false;
+
+	(void)state;
+	rig_start(&r, true, x_steps);
+	tu_server_fault(&tu_srv, "{\"server\":\"api\",\"method\":\"POST\",\"path\":\"^/api/snapshots$\","
+				 "\"action\":\"lose_answer\"}");
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "lost"}), 0);
+	assert_string_equal(r.res->snapshot->state, "active");
+	assert_string_equal(r.res->snapshot->name, "lost");
+	assert_non_null(strstr(r.s.phases_text, "the answer to the creation was lost"));
+	/* one creation only: it was not sent again */
+	assert_int_equal(tu_daytona_count("api", "POST", "/snapshots"), 1);
+	log = tu_daytona_requests("api");
+	json_array_foreach(log, i, q)
+		lost |= json_object_get(q, "answer_lost") != NULL;
+	assert_true(lost);
+	json_decref(log);
+
+	/* nothing created: the connection error stands */
+	tu_daytona_forget_requests();
+	tu_server_fault(&tu_srv, "{\"server\":\"api\",\"method\":\"POST\",\"path\":\"^/api/snapshots$\","
+				 "\"action\":\"reset\"}");
+	assert_int_equal(rig_build(&r, (dtn_build_opts){.name = "lost-too"}), DTN_ECONNECT);
+	assert_non_null(strstr(r.err.message, "connection broke"));
+	assert_int_equal(tu_daytona_count("api", "POST", "/snapshots"), 1);
 	rig_end(&r);
 }
 
@@ -671,6 +713,7 @@ int main(void)
 				       setup),
 		cmocka_unit_test_setup(test_builder_daytona__dry_run_sends_nothing, setup),
 		cmocka_unit_test_setup(test_builder_daytona__name_taken_reuse_replace, setup),
+		cmocka_unit_test_setup(test_builder_daytona__created_though_the_answer_was_lost, setup),
 		cmocka_unit_test_setup(test_builder_daytona__failed_build_keeps_its_last_lines, setup),
 		cmocka_unit_test_setup(test_builder_daytona__links_warned_once_per_context, setup),
 		cmocka_unit_test_setup(test_builder_daytona__interrupted, setup),

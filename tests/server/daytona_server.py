@@ -692,6 +692,7 @@ def sandbox_dto(b, now=None):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "daytona-test"
+    lose_answer = False  # the lose_answer fault: serve, then close instead of answering
 
     def version_string(self):
         return self.server_version
@@ -722,6 +723,7 @@ class Handler(BaseHTTPRequestHandler):
     def begin(self):
         self.t_start = time.time()
         self.extra_headers = None
+        self.lose_answer = False
         split = urllib.parse.urlsplit(self.path)
         self.raw_path = split.path
         self.raw_query = split.query
@@ -754,6 +756,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # responses ----------------------------------------------------------------------------
     def send(self, status, body=b"", ctype=None, headers=None, head_only=False):
+        if self.lose_answer:
+            self.entry["answer_lost"] = status
+            self.drop(reset=True)
+            return
         if isinstance(body, str):
             body = body.encode("utf-8")
         hdrs = dict(getattr(self, "extra_headers", None) or {})
@@ -847,6 +853,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(rule["delay_ms"] / 1000.0)
         action = rule["action"]
         if action == "delay":
+            return False
+        if action == "lose_answer":
+            # served as usual, then the connection closes where the answer would go
+            self.lose_answer = True
             return False
         if action in ("drop", "reset"):
             self.drop(reset=True)
@@ -1969,7 +1979,7 @@ def control(h, what):
                     if k in r:
                         rule[k] = r[k]
                 if rule["action"] not in ("status", "drop", "reset", "close", "delay",
-                                          "stall"):
+                                          "stall", "lose_answer"):
                     raise HttpError(400, "control: unknown fault action %s" % rule["action"])
                 if rule["server"] not in ("any", "api", "s3", "proxy"):
                     raise HttpError(400, "control: unknown server %s" % rule["server"])
