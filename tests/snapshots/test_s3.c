@@ -497,6 +497,23 @@ static void test_snapshots_s3__bad_secret(void **state)
 	fixture_free(f);
 }
 
+/* The next listing is refused (403 SignatureDoesNotMatch) with `message`; err gets the error. */
+static void listing_refused_with(fixture *f, const char *message, dtn_error *err)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i}", "server", "s3", "method",
+			      "GET", "path", "list-type=2", "action", "status", "status", 403,
+			      "code", "SignatureDoesNotMatch", "message", message, "times", 1);
+	char *rule = json_dumps(j, 0);
+	bool found;
+
+	assert_non_null(rule);
+	json_decref(j);
+	tu_server_fault(&tu_srv, rule);
+	free(rule);
+	assert_int_equal(dtn__s3_exists(f->s3, "x/", &found, err), DTN_EAUTH);
+	remember(err);
+}
+
 /*
  * An error answer that echoes the credentials back (as a proxy or a misconfigured store may:
  * the session token, the secret, the signature it computed) has them redacted, and stays one
@@ -506,23 +523,14 @@ static void test_snapshots_s3__echoed_credentials_redacted(void **state)
 {
 	fixture *f = fixture_new();
 	const char *sig = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	char *message, *rule, head[17];
+	char *message, head[17];
 	dtn_error err = {0};
-	json_t *j;
-	bool found;
 
 	(void)state;
 	assert_non_null(f->pa.session_token);
 	message = dtn__aprintf("token %s secret %s\r\nsignature %s\x1b[2J end", f->pa.session_token,
 			       f->pa.secret, sig);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i}", "server", "s3", "method", "GET",
-		      "path", "list-type=2", "action", "status", "status", 403, "code",
-		      "SignatureDoesNotMatch", "message", message, "times", 1);
-	assert_non_null(rule = json_dumps(j, 0));
-	json_decref(j);
-	tu_server_fault(&tu_srv, rule);
-	assert_int_equal(dtn__s3_exists(f->s3, "x/", &found, &err), DTN_EAUTH);
-	remember(&err);
+	listing_refused_with(f, message, &err);
 	assert_non_null(strstr(err.message, ": 403 SignatureDoesNotMatch: token [redacted] secret "
 					    "[redacted]"));
 	assert_non_null(strstr(err.message, "signature [redacted]"));
@@ -532,22 +540,13 @@ static void test_snapshots_s3__echoed_credentials_redacted(void **state)
 	assert_null(strstr(err.message, sig));
 	for (const char *c = err.message; *c; c++)
 		assert_true((unsigned char)*c >= 0x20);
-	free(rule);
 	dtn__free(message);
 	/* a token that only starts before the message is cut short is still recognised whole */
 	message = dtn__aprintf("%0480d%s", 0, f->pa.session_token); /* the cut is at 511 */
-	j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i}", "server", "s3", "method", "GET",
-		      "path", "list-type=2", "action", "status", "status", 403, "code",
-		      "SignatureDoesNotMatch", "message", message, "times", 1);
-	assert_non_null(rule = json_dumps(j, 0));
-	json_decref(j);
-	tu_server_fault(&tu_srv, rule);
-	assert_int_equal(dtn__s3_exists(f->s3, "x/", &found, &err), DTN_EAUTH);
-	remember(&err);
+	listing_refused_with(f, message, &err);
 	assert_true(strlen(f->pa.session_token) >= 16);
 	snprintf(head, sizeof(head), "%s", f->pa.session_token);
 	assert_null(strstr(err.message, head));
-	free(rule);
 	dtn__free(message);
 	fixture_free(f);
 }
