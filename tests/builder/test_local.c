@@ -418,26 +418,36 @@ static void test_builder_local__lays_out_contexts_and_runs_engine(void **st)
 	dtn_image_free(img);
 }
 
+/* Builds img (if changed) with the stand-in named `engine`; what it was called with. */
+static char *calls_as(const char *engine, const dtn_image *img, seen *s, dtn_local_result **res)
+{
+	char p[PATH_MAX], rel[64];
+
+	reset(NULL);
+	snprintf(rel, sizeof(rel), "bin/%s", engine);
+	path_of(p, sizeof(p), rel);
+	unlink(p);
+	assert_int_equal(symlink(fake, p), 0);
+	assert_int_equal(build(img, (dtn_local_opts){.engine = p, .if_changed = true}, s, res, NULL),
+			 0);
+	assert_string_equal((*res)->engine, engine);
+	path_of(p, sizeof(p), "state/calls");
+	return slurp(p);
+}
+
 /*
  * docker: `docker build` with the ignore file beside the Dockerfile, where BuildKit looks for
  * it, and no buildah options; podman: buildah's options under podman's command names.
  */
 static void test_builder_local__docker_build_command(void **st)
 {
-	char p[PATH_MAX], docker[PATH_MAX], want[PATH_MAX + 64], *calls;
+	char p[PATH_MAX], want[PATH_MAX + 64], *calls;
 	dtn_image *img = project_image(NULL);
 	dtn_local_result *res = NULL;
 	seen s = {0};
 
 	(void)st;
-	path_of(docker, sizeof(docker), "bin/docker");
-	unlink(docker);
-	assert_int_equal(symlink(fake, docker), 0);
-	assert_int_equal(build(img, (dtn_local_opts){.engine = docker, .if_changed = true}, &s, &res,
-			       NULL), 0);
-	assert_string_equal(res->engine, "docker");
-	path_of(p, sizeof(p), "state/calls");
-	calls = slurp(p);
+	calls = calls_as("docker", img, &s, &res);
 	assert_contains(calls, "[image][inspect][dtn/demo:");
 	snprintf(want, sizeof(want), "[build][-f][%s/dtn-build.", tmp);
 	assert_contains(calls, want);
@@ -456,15 +466,7 @@ static void test_builder_local__docker_build_command(void **st)
 	assert_contains(s.text, " with docker\n");
 	dtn_local_result_free(res);
 	/* podman: buildah's options under podman's command names */
-	reset(NULL);
-	path_of(docker, sizeof(docker), "bin/podman");
-	unlink(docker);
-	assert_int_equal(symlink(fake, docker), 0);
-	assert_int_equal(build(img, (dtn_local_opts){.engine = docker, .if_changed = true}, &s, &res,
-			       NULL), 0);
-	assert_string_equal(res->engine, "podman");
-	path_of(p, sizeof(p), "state/calls");
-	calls = slurp(p);
+	calls = calls_as("podman", img, &s, &res);
 	assert_contains(calls, "[image][exists][dtn/demo:");
 	assert_contains(calls, "[build][--ignorefile][");
 	assert_contains(calls, "[--format][docker][-f]");
