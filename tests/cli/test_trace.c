@@ -360,32 +360,32 @@ static void test_cli_trace__hung_receiver_within_budget(void **state)
 	tu_otlp_stop(rcv);
 }
 
-/* Ctrl-C while a request hangs: exit 130, the root span says cancelled, the request's span is
- * marked cancelled but is not an error (a cancel on purpose). */
-static void test_cli_trace__interrupt_ends_spans_cancelled(void **state)
+/* Starts dtn-build --trace-file <trace> ARGS... in dir, its output discarded. */
+static pid_t start_traced(const char *const *args)
 {
-	tu_otlp *rcv = tu_otlp_start("hang");
-	char api[128], *text;
-	json_t *spans, *root, *get;
-	int status = -1;
+	const char *argv[16] = {tu_dtn_build(), "--trace-file", trace};
+	size_t n = 3;
 	pid_t pid;
 
-	(void)state;
-	snprintf(api, sizeof(api), "%s/api", tu_otlp_url(rcv));
-	setenv("DAYTONA_API_URL", api, 1);
-	setenv("DAYTONA_API_KEY", "test-key", 1);
+	for (size_t i = 0; args[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
 	if ((pid = fork()) == 0) {
-		const char *tool = tu_dtn_build();
 		freopen("/dev/null", "w", stdout);
 		freopen("/dev/null", "w", stderr);
 		if (chdir(dir) == 0)
-			execl(tool, tool, "--trace-file", trace, "snapshot", "list", (char *)NULL);
+			execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	assert_true(pid > 0);
-	unsetenv("DAYTONA_API_URL");
-	unsetenv("DAYTONA_API_KEY");
-	assert_int_equal(tu_otlp_wait(rcv, 1, 20000), 1);
+	return pid;
+}
+
+/* Sends SIGINT to pid and gives its exit code; fails when it does not end within 20 s. */
+static int interrupt(pid_t pid)
+{
+	int status = -1;
+
 	kill(pid, SIGINT);
 	for (int i = 0; i < 400 && waitpid(pid, &status, WNOHANG) == 0; i++)
 		usleep(50000);
@@ -394,7 +394,27 @@ static void test_cli_trace__interrupt_ends_spans_cancelled(void **state)
 		waitpid(pid, &status, 0);
 		fail_msg("dtn-build did not end after SIGINT");
 	}
-	assert_int_equal(WEXITSTATUS(status), 130);
+	return WEXITSTATUS(status);
+}
+
+/* Ctrl-C while a request hangs: exit 130, the root span says cancelled, the request's span is
+ * marked cancelled but is not an error (a cancel on purpose). */
+static void test_cli_trace__interrupt_ends_spans_cancelled(void **state)
+{
+	tu_otlp *rcv = tu_otlp_start("hang");
+	char api[128], *text;
+	json_t *spans, *root, *get;
+	pid_t pid;
+
+	(void)state;
+	snprintf(api, sizeof(api), "%s/api", tu_otlp_url(rcv));
+	setenv("DAYTONA_API_URL", api, 1);
+	setenv("DAYTONA_API_KEY", "test-key", 1);
+	pid = start_traced(DTN_STRV("snapshot", "list"));
+	unsetenv("DAYTONA_API_URL");
+	unsetenv("DAYTONA_API_KEY");
+	assert_int_equal(tu_otlp_wait(rcv, 1, 20000), 1);
+	assert_int_equal(interrupt(pid), 130);
 	spans = trace_spans();
 	root = tu_otlp_find(spans, "dtn-build snapshot");
 	get = tu_otlp_find(spans, "GET");
@@ -649,7 +669,6 @@ static void test_cli_trace__daytona_interrupt_cancels_the_stream(void **state)
 {
 	tu_server srv;
 	json_t *spans, *stream, *root;
-	int status = -1;
 	pid_t pid;
 
 	(void)state;
@@ -658,30 +677,13 @@ static void test_cli_trace__daytona_interrupt_cancels_the_stream(void **state)
 	tu_server_scenario(&srv, "{\"pending_ms\": 100, "
 				 "\"log_lines\": [\"#1 RUN sleep\\n\", 120000, \"done\\n\"]}");
 	daytona_env(&srv);
-	if ((pid = fork()) == 0) {
-		const char *tool = tu_dtn_build();
-		freopen("/dev/null", "w", stdout);
-		freopen("/dev/null", "w", stderr);
-		if (chdir(dir) == 0)
-			execl(tool, tool, "--trace-file", trace, "build", spec, "--daytona", "--name",
-			      "int", (char *)NULL);
-		_exit(127);
-	}
-	assert_true(pid > 0);
+	pid = start_traced(DTN_STRV("build", spec, "--daytona", "--name", "int"));
 	daytona_unenv();
 	/* until the log stream is open */
 	for (int i = 0; i < 600 && tu_server_count(&srv, "proxy", "GET", NULL) < 1; i++)
 		usleep(50000);
 	assert_true(tu_server_count(&srv, "proxy", "GET", NULL) >= 1);
-	kill(pid, SIGINT);
-	for (int i = 0; i < 400 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		usleep(50000);
-	if (!WIFEXITED(status)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		fail_msg("dtn-build did not end after SIGINT");
-	}
-	assert_int_equal(WEXITSTATUS(status), 130);
+	assert_int_equal(interrupt(pid), 130);
 	spans = trace_spans();
 	root = tu_otlp_find(spans, "dtn-build build");
 	stream = tu_otlp_find(spans, "SnapshotService.streamBuildLogs");
