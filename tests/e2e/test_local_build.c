@@ -716,10 +716,35 @@ static pid_t start_build(const char *spec, const char *log, const char *tmp)
 	return pid;
 }
 
+/*
+ * Once the build's log (at most two minutes on) holds `marker`, interrupts it and checks that it
+ * exits 130; the log then, to free.
+ */
+static char *interrupt_at(pid_t pid, const char *log, const char *marker)
+{
+	char *text = NULL;
+	int status = 0;
+
+	for (int i = 0; i < 12000; i++) {
+		free(text);
+		text = read_all(log);
+		if (strstr(text, marker) || waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	assert_contains(text, marker);
+	free(text);
+	kill(pid, SIGINT);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	text = read_all(log);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 130)
+		fail_msg("dtn-build ended with status %d, not exit code 130:\n%s", status, text);
+	return text;
+}
+
 static void test_e2e_local_build__interrupt_stops_cleanly(void **st)
 {
 	char log[PATH_MAX], tmp[PATH_MAX], *text = NULL;
-	int status = 0;
 	pid_t pid;
 	tu_run c;
 
@@ -733,21 +758,7 @@ static void test_e2e_local_build__interrupt_stops_cleanly(void **st)
 	snprintf(tmp, sizeof(tmp), "%s/hang-tmp", top);
 	mkdir(tmp, 0755);
 	pid = start_build("hang/dtn.yaml", log, tmp);
-	/* waits, at most two minutes, until the RUN step has started */
-	for (int i = 0; i < 1200; i++) {
-		free(text);
-		text = read_all(log);
-		if (strstr(text, "started-sleeping\n") || waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(100000);
-	}
-	assert_contains(text, "started-sleeping\n");
-	free(text);
-	kill(pid, SIGINT);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	text = read_all(log);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 130)
-		fail_msg("dtn-build ended with status %d, not exit code 130:\n%s", status, text);
+	text = interrupt_at(pid, log, "started-sleeping\n");
 	assert_contains(text, "interrupted");
 	free(text);
 	c = bah("containers", "--quiet", NULL);
@@ -770,7 +781,6 @@ static void test_e2e_local_build__interrupt_stops_cleanly(void **st)
 static void test_e2e_local_build__interrupt_during_copy_leaves_nothing(void **st)
 {
 	char log[PATH_MAX], tmp[PATH_MAX], big[PATH_MAX], other[128], *text = NULL;
-	int status = 0;
 	pid_t pid;
 	tu_run r;
 
@@ -793,21 +803,7 @@ static void test_e2e_local_build__interrupt_during_copy_leaves_nothing(void **st
 	snprintf(tmp, sizeof(tmp), "%s/copy-tmp", top);
 	mkdir(tmp, 0755);
 	pid = start_build("copy/dtn.yaml", log, tmp);
-	/* waits, at most two minutes, until the COPY step has started */
-	for (int i = 0; i < 12000; i++) {
-		free(text);
-		text = read_all(log);
-		if (strstr(text, "STEP 2/3: COPY") || waitpid(pid, &status, WNOHANG) == pid)
-			break;
-		usleep(10000);
-	}
-	assert_contains(text, "STEP 2/3: COPY");
-	free(text);
-	kill(pid, SIGINT);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	text = read_all(log);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 130)
-		fail_msg("dtn-build ended with status %d, not exit code 130:\n%s", status, text);
+	text = interrupt_at(pid, log, "STEP 2/3: COPY");
 	free(text);
 	r = bah("containers", "--format", "{{.ContainerName}}", NULL);
 	assert_ok(&r, "buildah containers");
